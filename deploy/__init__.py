@@ -1,0 +1,1 @@
+"""errloop.deploy."""

@@ -1,0 +1,196 @@
+"""Install a generated bundle into a running Kapacitor, all or nothing.
+
+Before touching anything, the current state of every object the bundle will change
+(task, topic handler, ``[[httppost]]`` endpoint) is read. Then each is defined, tasks
+are enabled and polled until they execute; if any step fails, every object is put
+back the way it was and the error names the policy file and, for a TICKscript error,
+its line and column.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from errloop.deploy.generate import Bundle, GeneratedTask
+from errloop.deploy.kapacitor import KapacitorClient, KapacitorError
+from errloop.deploy.kapacitor.client import tick_position
+from errloop.rules.located import Problem, SpecError
+from errloop.rules.policy import Policy, load_policy, resolve_env
+
+
+def load_policies(paths: Iterable[Path]) -> list[Policy]:
+    """Read and validate policy files; one SpecError listing the problems of all of them."""
+    policies, problems = [], []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(Problem(str(path), 1, 1, f"cannot read: {e}", ""))
+            continue
+        try:
+            policies.append(load_policy(text, str(path)))
+        except SpecError as e:
+            problems += e.problems
+    if problems:
+        raise SpecError(problems)
+    return policies
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+@dataclass
+class _Undo:
+    """What to put back, in reverse order, if the deploy fails."""
+
+    steps: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+
+    def add(self, what: str, fn: Callable[[], None]) -> None:
+        self.steps.append((what, fn))
+
+    def run(self, say: Callable[[str], None]) -> list[str]:
+        failed = []
+        for what, fn in reversed(self.steps):
+            try:
+                fn()
+                say(f"  rolled back {what}")
+            except Exception as e:  # noqa: BLE001 -- keep undoing the rest
+                failed.append(f"{what}: {e}")
+        return failed
+
+
+def _task_error(task: GeneratedTask, e: KapacitorError) -> DeployError:
+    pos = tick_position(e.message)
+    where = f"{task.source}: generated TICKscript {task.id}.tick"
+    if pos:
+        line = task.script.splitlines()[pos[0] - 1] if 0 < pos[0] <= len(task.script.splitlines()) else ""
+        where += f":{pos[0]}:{pos[1]}"
+        return DeployError(f"{where}: {e.message}\n    {line.strip()}")
+    return DeployError(f"{where}: {e.message}")
+
+
+def plan(client: KapacitorClient, bundle: Bundle) -> list[str]:
+    """What a deploy would change, one line each (``+`` create, ``~`` update, ``=`` same)."""
+    lines = []
+    for t in bundle.tasks:
+        cur = client.get_task(t.id)
+        if cur is None:
+            lines.append(f"+ task {t.id}")
+        elif cur.get("script", "").strip() != t.script.strip() or cur.get("status") != "enabled":
+            lines.append(f"~ task {t.id} ({'script changed' if cur.get('script', '').strip() != t.script.strip() else 'not enabled'})")
+        else:
+            lines.append(f"= task {t.id}")
+    for h in bundle.handlers:
+        cur_h = client.get_handler(h.topic, h.id)
+        if cur_h is None:
+            lines.append(f"+ handler {h.topic}/{h.id}")
+        elif cur_h.get("kind") != h.kind or cur_h.get("options") != h.options:
+            lines.append(f"~ handler {h.topic}/{h.id}")
+        else:
+            lines.append(f"= handler {h.topic}/{h.id}")
+    existing = client.httppost_endpoints()
+    for ep in bundle.endpoints:
+        lines.append(f"{'~' if ep.endpoint in existing else '+'} httppost endpoint {ep.endpoint}")
+    return lines
+
+
+def deploy(
+    client: KapacitorClient,
+    bundle: Bundle,
+    env: Mapping[str, str] | None = None,
+    say: Callable[[str], None] = print,
+    timeout: float = 20.0,
+) -> None:
+    """Define and enable everything in the bundle; on any failure restore the previous state."""
+    env = dict(os.environ if env is None else env)
+    undo = _Undo()
+    try:
+        for ep in bundle.endpoints:
+            try:
+                url = resolve_env(ep.url, env)
+            except KeyError as e:
+                raise DeployError(f"policy {ep.policy}: environment variable {e.args[0]} is not set (webhook URL)") from None
+            before = client.httppost_endpoints().get(ep.endpoint)
+            client.put_httppost({"endpoint": ep.endpoint, "url": url, "alert-template": ep.alert_template})
+            undo.add(f"httppost {ep.endpoint}", _restore_httppost(client, ep.endpoint, before))
+            say(f"  httppost endpoint {ep.endpoint} {'updated' if before else 'added'}")
+        for h in bundle.handlers:
+            before_h = client.get_handler(h.topic, h.id)
+            body = h.api_body()
+            if h.kind == "post" and "url" in h.options:
+                body["options"] = {**h.options, "url": resolve_env(h.options["url"], env)}
+            client.put_handler(h.topic, body)
+            undo.add(f"handler {h.topic}/{h.id}", _restore_handler(client, h.topic, h.id, before_h))
+            say(f"  handler {h.topic}/{h.id} {'updated' if before_h else 'defined'}")
+        for t in bundle.tasks:
+            before_t = client.get_task(t.id)
+            try:
+                client.define_task(t.id, t.script, status="enabled")
+            except KapacitorError as e:
+                undo.add(f"task {t.id}", _restore_task(client, t.id, before_t))
+                raise _task_error(t, e) from None
+            undo.add(f"task {t.id}", _restore_task(client, t.id, before_t))
+            try:
+                client.wait_executing(t.id, timeout=timeout)
+            except KapacitorError as e:
+                raise _task_error(t, e) from None
+            say(f"  task {t.id} executing")
+    except (DeployError, KapacitorError, OSError) as e:
+        say(f"deploy failed: {e}")
+        failed = undo.run(say)
+        if failed:
+            raise DeployError(f"{e}\nrollback incomplete: {'; '.join(failed)}") from None
+        raise DeployError(str(e)) from None
+
+
+def _restore_httppost(client: KapacitorClient, name: str, before: dict[str, Any] | None) -> Callable[[], None]:
+    def fn() -> None:
+        if before is None:
+            client.delete_httppost(name)
+        else:
+            client.put_httppost({k: v for k, v in before.items() if v not in (None, "", {}, [])} | {"endpoint": name})
+
+    return fn
+
+
+def _restore_handler(
+    client: KapacitorClient, topic: str, hid: str, before: dict[str, Any] | None
+) -> Callable[[], None]:
+    def fn() -> None:
+        if before is None:
+            client.delete_handler(topic, hid)
+        else:
+            client.put_handler(topic, {k: before[k] for k in ("id", "kind", "options", "match") if before.get(k)})
+
+    return fn
+
+
+def _restore_task(client: KapacitorClient, task_id: str, before: dict[str, Any] | None) -> Callable[[], None]:
+    def fn() -> None:
+        if before is None:
+            client.delete_task(task_id)
+            return
+        client.set_status(task_id, "disabled")
+        client.define_task(task_id, before["script"], status="disabled")
+        if before.get("status") == "enabled":
+            client.set_status(task_id, "enabled")
+
+    return fn
+
+
+def uninstall(client: KapacitorClient, bundle: Bundle, say: Callable[[str], None] = print) -> None:
+    """Remove exactly what the bundle defines."""
+    for t in bundle.tasks:
+        client.delete_task(t.id)
+        say(f"  task {t.id} deleted")
+    for h in bundle.handlers:
+        client.delete_handler(h.topic, h.id)
+        say(f"  handler {h.topic}/{h.id} deleted")
+    for ep in bundle.endpoints:
+        client.delete_httppost(ep.endpoint)
+        say(f"  httppost endpoint {ep.endpoint} removed")

@@ -1,0 +1,100 @@
+"""The data contract: measurement, tag and field names every part of errloop shares.
+
+DESIGN.md §3. This module is the only place these names are spelled out; the plugin,
+the UDFs, the generator's templates, errloop serve and the tests import them from here.
+Tags hold bounded values only; ids, messages and stacks are fields.
+
+An *event* travels through errloop as one flat mapping ``name -> value`` holding both its
+tags (str) and fields (str, int, float or bool); :func:`split` separates them again
+where a point is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+DATABASE: Final = "errloop"
+RETENTION_POLICY: Final = "autogen"
+
+# measurements
+EVENTS: Final = "errloop_events"  # written by the errlog Telegraf plugin
+CLASSIFIED: Final = "errloop_classified"  # written by the classify UDF's task
+ALERTS: Final = "errloop_alerts"  # alert node output, the second path for alerts a post missed
+ACTIONS: Final = "errloop_actions"  # written by errloop serve
+METRICS: Final = "errloop_metrics"  # generated metric tasks (later issues)
+INGEST_STATS: Final = "errloop_ingest"  # the errlog plugin's own counters
+
+Value = str | int | float | bool
+Event = dict[str, Value]
+
+# errloop_events
+EVENT_TAGS: Final = ("service", "env", "host", "level", "format", "operation", "fingerprint")
+EVENT_FIELDS: Final[dict[str, type]] = {
+    "event_id": str,
+    "message": str,
+    "template": str,
+    "error_type": str,
+    "error_chain": str,  # links joined by "\n", outermost first
+    "root_cause": str,  # innermost link of the chain
+    "stack": str,  # "function\n\tfile:line" pairs as Go prints them
+    "top_frame": str,  # function of the first in-app frame
+    "file_line": str,  # file:line of that frame
+    "goroutine_id": int,
+    "trace_id": str,
+    "span_id": str,
+    "http_method": str,
+    "http_path": str,
+    "http_status": int,
+    "grpc_code": str,
+    "sql_digest": str,
+    "duration_ms": float,
+    "caller": str,
+    "logger": str,
+    "raw": str,  # the original line(s), kept for format=unparsed and for replay
+    "source": str,  # file the line came from
+    "ingested_ns": int,  # wall clock when the plugin read the line (stage "ingested")
+    "truncated": bool,
+}
+
+# errloop_classified = the event's tags and fields plus these
+CLASSIFIED_TAGS: Final = (*EVENT_TAGS, "error_class", "category", "retryable", "severity", "rule_id")
+CLASSIFIED_FIELDS: Final[dict[str, type]] = {
+    **EVENT_FIELDS,
+    "suggestion": str,
+    "error_code": str,
+    "retry_after_s": float,
+    "classified_ns": int,  # wall clock when the classify UDF handled the event (stage "classified")
+    "fp_count": int,  # events seen with this fingerprint by this classifier
+    "window_count": int,  # events of the same group and category inside the UDF's window
+}
+ERROR_CLASSES: Final = ("business", "system", "transient", "unknown")
+
+# errloop_alerts: the alert node's output points (tags of the event + these)
+ALERT_FIELDS: Final = ("alert_id", "alert_level", "alert_message")
+
+# errloop_actions
+ACTION_TAGS: Final = ("service", "policy", "action", "state")
+ACTION_FIELDS: Final[dict[str, type]] = {
+    "action_id": str,
+    "decision_id": str,
+    "event_ids": str,  # comma separated
+    "event_id": str,  # the one event this row is about (one action row per event)
+    "reason": str,
+    "config": str,  # JSON
+    "alert_ns": int,
+    "recorded_ns": int,
+}
+
+# the stages of one event's life, in order (errloop trace)
+STAGES: Final = ("logged", "ingested", "classified", "alerted", "action", "recorded")
+
+# plugin self-monitoring fields (measurement INGEST_STATS)
+INGEST_COUNTERS: Final = ("lines_read", "events", "unparsed", "truncated", "rotations", "errors")
+
+
+def split(event: Mapping[str, Value], tag_keys: tuple[str, ...]) -> tuple[dict[str, str], dict[str, Value]]:
+    """Separate an event mapping into (tags, fields); empty tags are left out."""
+    tags = {k: str(event[k]) for k in tag_keys if k in event and event[k] != ""}
+    fields = {k: v for k, v in event.items() if k not in tag_keys}
+    return tags, fields

@@ -1,0 +1,57 @@
+"""Shared fixtures. ``tick_stack`` starts a real InfluxDB, Kapacitor and Telegraf once per session.
+
+The stack is built by the project's own scripts (deploy/stack) on first use and cached by
+version; it runs on free loopback ports with a private state directory and is stopped
+at the end of the session (set ERRLOOP_KEEP_STACK=1 to leave it running). When a test
+that uses it fails, the tail of each program's log is added to the report.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from errloop.deploy.stack import run
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def tick_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[run.StackConfig]:
+    state = Path(os.environ.get("ERRLOOP_TEST_STACK_DIR") or tmp_path_factory.mktemp("stack"))
+    cfg = run.StackConfig(
+        state_dir=state,
+        influx_port=free_port(),
+        influx_rpc_port=free_port(),
+        kapacitor_port=free_port(),
+    )
+    try:
+        run.up(cfg, say=lambda line: print(line, flush=True))
+    except Exception:
+        for program in run.PROGRAMS:
+            print(f"--- {program} log ---\n{run.tail(cfg.log_path(program), 80)}")
+        run.down(cfg, say=print)
+        raise
+    yield cfg
+    if not os.environ.get("ERRLOOP_KEEP_STACK"):
+        run.down(cfg, say=lambda line: None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "tick_stack" in getattr(item, "fixturenames", ()):
+        cfg = item.funcargs.get("tick_stack") if hasattr(item, "funcargs") else None  # type: ignore[attr-defined]
+        if isinstance(cfg, run.StackConfig):
+            for program in run.PROGRAMS:
+                report.sections.append((f"{program} log (tail)", run.tail(cfg.log_path(program), 60)))
