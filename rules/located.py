@@ -63,8 +63,20 @@ class Node:
         return None
 
 
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
+
+
+class _TagError(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
 def _wrap(node: yaml.Node, path: str) -> Node:
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    if node.tag not in _PLAIN_TAGS:
+        raise _TagError(node)  # only plain YAML: no !!python/… or application tags
     if isinstance(node, yaml.MappingNode):
         kids = []
         for knode, vnode in node.value:
@@ -100,7 +112,17 @@ def parse(text: str, source: str) -> Node | None:
         raise SpecError([Problem(source, line, col, f"invalid YAML: {e.problem or e}", "")]) from None
     except yaml.YAMLError as e:
         raise SpecError([Problem(source, 1, 1, f"invalid YAML: {e}", "")]) from None
-    return None if root is None else _wrap(root, "")
+    if root is None:
+        return None
+    try:
+        return _wrap(root, "")
+    except _TagError as e:
+        mark = e.node.start_mark
+        raise SpecError(
+            [Problem(source, mark.line + 1, mark.column + 1, f"invalid YAML: tag {e.node.tag!r} is not allowed", "")]
+        ) from None
+    except yaml.YAMLError as e:
+        raise SpecError([Problem(source, 1, 1, f"invalid YAML: {e}", "")]) from None
 
 
 @dataclass

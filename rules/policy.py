@@ -128,8 +128,8 @@ def _alert(c: Checker, node: Node | None) -> AlertSpec | None:
     categories: tuple[str, ...] = ()
     if when is not None:
         classes = c.strings(when.get("error_class"))
-        for item in ([when.get("error_class")] if when.get("error_class") else []):
-            for _, leaf in (item.items() if item.kind == "seq" else [("", item)]):
+        for item in [when.get("error_class")] if when.get("error_class") else []:
+            for _, leaf in item.items() if item.kind == "seq" else [("", item)]:
                 if isinstance(leaf.value, str) and leaf.value not in contract.ERROR_CLASSES:
                     c.error(leaf, f"{leaf.value!r} is not an error class ({', '.join(contract.ERROR_CLASSES)})")
         categories = c.strings(when.get("category"), CATEGORY, "category")
