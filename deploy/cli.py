@@ -7,20 +7,14 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 from errloop.rules.located import SpecError
-
-
-def bundled_policies() -> list[Path]:
-    """The example policies shipped in errloop.rules (``rules/policies/*.yaml``)."""
-    root = resources.files("errloop.rules").joinpath("policies")
-    return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith((".yaml", ".yml")))
+from errloop.rules.policy import bundled_policy_paths
 
 
 def _policy_paths(files: Sequence[str]) -> list[Path]:
-    return [Path(f) for f in files] if files else bundled_policies()
+    return [Path(f) for f in files] if files else bundled_policy_paths()
 
 
 def _err(msg: str) -> int:
@@ -39,7 +33,7 @@ def cmd_parse(a: argparse.Namespace) -> int:
         rules = default_rules() if not a.rules else load_rules(Path(a.rules).read_text(encoding="utf-8"), a.rules)
     except (RuleError, OSError) as e:
         return _err(str(e))
-    stream = sys.stdin if a.file in (None, "-") else open(a.file, encoding="utf-8", errors="replace")  # noqa: SIM115
+    stream = sys.stdin if a.file in (None, "-") else open(a.file, encoding="utf-8", errors="replace")
     with stream:
         for event in parse_text(stream, source=a.file or "-", service=a.service, env=a.env):
             c = rules.classify(event)
@@ -163,9 +157,15 @@ def cmd_trace(a: argparse.Namespace) -> int:
 
 
 def cmd_stack(a: argparse.Namespace) -> int:
+    from errloop.deploy.generate import bundled_httppost_conf
     from errloop.deploy.stack import run
 
-    cfg = run.StackConfig(state_dir=Path(a.state_dir)) if a.state_dir else run.StackConfig()
+    extra = bundled_httppost_conf()
+    cfg = (
+        run.StackConfig(state_dir=Path(a.state_dir), kapacitor_extra=extra)
+        if a.state_dir
+        else run.StackConfig(kapacitor_extra=extra)
+    )
     if a.action == "up":
         try:
             run.up(cfg)

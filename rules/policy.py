@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from errloop.rules import contract
@@ -160,6 +162,12 @@ def _notify(c: Checker, node: Node) -> Notify | None:
     if kind is None or url is None:
         return None
     return Notify(kind, url)
+
+
+def bundled_policy_paths() -> list[Path]:
+    """The example policies shipped with errloop (``rules/policies/*.yaml``, package data)."""
+    root = resources.files("errloop.rules").joinpath("policies")
+    return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith((".yaml", ".yml")))
 
 
 def resolve_env(value: str, env: dict[str, str]) -> str:

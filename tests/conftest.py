@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from errloop.deploy.generate import bundled_httppost_conf
 from errloop.deploy.stack import run
 
 
@@ -33,6 +34,7 @@ def tick_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[run.StackCo
         influx_port=free_port(),
         influx_rpc_port=free_port(),
         kapacitor_port=free_port(),
+        kapacitor_extra=bundled_httppost_conf(),
     )
     try:
         run.up(cfg, say=lambda line: print(line, flush=True))

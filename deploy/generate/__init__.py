@@ -70,6 +70,10 @@ class HttpPostEndpoint:
         return m.group(1) if m else ""
 
     @property
+    def url_env_ref(self) -> str:
+        return "${" + self.url_env + "}"
+
+    @property
     def url_for_file(self) -> str:
         return "http://set-me-at-deploy-time.invalid/" if self.url_is_secret else self.url
 
@@ -157,7 +161,7 @@ def _files(bundle: Bundle) -> dict[str, str]:
         if h.match:
             body["match"] = h.match
         files[f"handlers/{h.topic}--{h.id}.json"] = json.dumps(body, indent=2, sort_keys=True) + "\n"
-    udfs = {name: ["errloop", "udf", name] for name in registry.NAMES if name != "mirror"}
+    udfs = {name: ["errloop", "udf", name] for name in registry.NAMES if name != "errloop_mirror"}
     files["kapacitor.conf"] = env.get_template("snippets/kapacitor.conf.j2").render(
         version=errloop_version(), udfs=udfs, endpoints=bundle.endpoints
     )
@@ -165,6 +169,19 @@ def _files(bundle: Bundle) -> dict[str, str]:
         version=errloop_version(), db=contract.DATABASE
     )
     return files
+
+
+def httppost_conf(endpoints: Sequence[HttpPostEndpoint]) -> str:
+    """The ``[[httppost]]`` sections a Kapacitor needs before these endpoints can be deployed."""
+    return environment().get_template("snippets/httppost.conf.j2").render(endpoints=endpoints)
+
+
+def bundled_httppost_conf() -> str:
+    """``[[httppost]]`` sections for the bundled example policies (the local stack starts with them)."""
+    from errloop.deploy.install import load_policies
+    from errloop.rules.policy import bundled_policy_paths
+
+    return httppost_conf(generate(load_policies(bundled_policy_paths())).endpoints)
 
 
 def write(bundle: Bundle, out_dir: Path) -> list[Path]:

@@ -59,7 +59,7 @@ class _Undo:
             try:
                 fn()
                 say(f"  rolled back {what}")
-            except Exception as e:  # noqa: BLE001 -- keep undoing the rest
+            except Exception as e:
                 failed.append(f"{what}: {e}")
         return failed
 
@@ -82,7 +82,9 @@ def plan(client: KapacitorClient, bundle: Bundle) -> list[str]:
         if cur is None:
             lines.append(f"+ task {t.id}")
         elif cur.get("script", "").strip() != t.script.strip() or cur.get("status") != "enabled":
-            lines.append(f"~ task {t.id} ({'script changed' if cur.get('script', '').strip() != t.script.strip() else 'not enabled'})")
+            lines.append(
+                f"~ task {t.id} ({'script changed' if cur.get('script', '').strip() != t.script.strip() else 'not enabled'})"
+            )
         else:
             lines.append(f"= task {t.id}")
     for h in bundle.handlers:
@@ -110,15 +112,24 @@ def deploy(
     env = dict(os.environ if env is None else env)
     undo = _Undo()
     try:
+        existing = client.httppost_endpoints()
         for ep in bundle.endpoints:
             try:
                 url = resolve_env(ep.url, env)
             except KeyError as e:
-                raise DeployError(f"policy {ep.policy}: environment variable {e.args[0]} is not set (webhook URL)") from None
-            before = client.httppost_endpoints().get(ep.endpoint)
+                raise DeployError(
+                    f"policy {ep.policy}: environment variable {e.args[0]} is not set (webhook URL)"
+                ) from None
+            before = existing.get(ep.endpoint)
+            if before is None:
+                raise DeployError(
+                    f"policy {ep.policy}: Kapacitor has no [[httppost]] endpoint {ep.endpoint!r}. Add the [[httppost]] "
+                    "sections of the kapacitor.conf snippet from `errloop generate` and restart Kapacitor once "
+                    "(Kapacitor 1.8.3 drops endpoints added through its config API)."
+                )
             client.put_httppost({"endpoint": ep.endpoint, "url": url, "alert-template": ep.alert_template})
             undo.add(f"httppost {ep.endpoint}", _restore_httppost(client, ep.endpoint, before))
-            say(f"  httppost endpoint {ep.endpoint} {'updated' if before else 'added'}")
+            say(f"  httppost endpoint {ep.endpoint} set")
         for h in bundle.handlers:
             before_h = client.get_handler(h.topic, h.id)
             body = h.api_body()
@@ -148,12 +159,11 @@ def deploy(
         raise DeployError(str(e)) from None
 
 
-def _restore_httppost(client: KapacitorClient, name: str, before: dict[str, Any] | None) -> Callable[[], None]:
+def _restore_httppost(client: KapacitorClient, name: str, before: dict[str, Any]) -> Callable[[], None]:
     def fn() -> None:
-        if before is None:
-            client.delete_httppost(name)
-        else:
-            client.put_httppost({k: v for k, v in before.items() if v not in (None, "", {}, [])} | {"endpoint": name})
+        client.put_httppost(
+            {"endpoint": name, "url": before.get("url", ""), "alert-template": before.get("alert-template", "")}
+        )
 
     return fn
 
@@ -192,5 +202,7 @@ def uninstall(client: KapacitorClient, bundle: Bundle, say: Callable[[str], None
         client.delete_handler(h.topic, h.id)
         say(f"  handler {h.topic}/{h.id} deleted")
     for ep in bundle.endpoints:
-        client.delete_httppost(ep.endpoint)
-        say(f"  httppost endpoint {ep.endpoint} removed")
+        # the endpoint itself lives in kapacitor.conf; take the webhook URL (a secret) out of Kapacitor
+        if ep.endpoint in client.httppost_endpoints():
+            client.put_httppost({"endpoint": ep.endpoint, "url": ep.url_for_file})
+            say(f"  httppost endpoint {ep.endpoint} reset")

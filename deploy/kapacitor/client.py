@@ -80,8 +80,13 @@ class KapacitorClient:
             body = self._call(
                 "GET",
                 "/tasks",
-                params={"pattern": pattern, "offset": offset, "limit": 100, "script-format": "raw",
-                        "fields": ["script", "status", "executing", "error", "type"]},
+                params={
+                    "pattern": pattern,
+                    "offset": offset,
+                    "limit": 100,
+                    "script-format": "raw",
+                    "fields": ["script", "status", "executing", "error", "type"],
+                },
             )
             tasks = body.get("tasks", [])
             out += tasks
@@ -173,14 +178,11 @@ class KapacitorClient:
         return out
 
     def put_httppost(self, options: dict[str, Any]) -> None:
-        """Add or update one ``[[httppost]]`` endpoint (options keyed like kapacitor.conf)."""
-        name = options["endpoint"]
-        if name in self.httppost_endpoints():
-            body = {k: v for k, v in options.items() if k != "endpoint"}
-            self._call("POST", f"/config/httppost/{name}", json={"set": body})
-        else:
-            self._call("POST", "/config/httppost", json={"add": options})
+        """Set options of an existing ``[[httppost]]`` endpoint (keyed like kapacitor.conf).
 
-    def delete_httppost(self, name: str) -> None:
-        if name in self.httppost_endpoints():
-            self._call("POST", "/config/httppost", json={"remove": [name]})
+        Only endpoints declared in kapacitor.conf can be used: Kapacitor 1.8.3 deletes an
+        endpoint *added* through the config API at once (httppost Service.Update).
+        """
+        name = options["endpoint"]
+        body = {k: v for k, v in options.items() if k != "endpoint"}
+        self._call("POST", f"/config/httppost/{name}", json={"set": body})

@@ -49,6 +49,8 @@ class StackConfig:
     log_globs: tuple[str, ...] = ()
     python: str = sys.executable  # runs the UDFs and the Telegraf plugin
     with_telegraf: bool = True
+    # appended to kapacitord.conf, e.g. the [[httppost]] endpoints of the policies to deploy
+    kapacitor_extra: str = ""
 
     @property
     def influx_url(self) -> str:
@@ -162,7 +164,8 @@ default-retention-policy = "autogen"
 
 [udf]
 [udf.functions]
-{udf_sections}"""
+{udf_sections}
+{cfg.kapacitor_extra}"""
 
 
 def errlog_conf(cfg: StackConfig) -> str:
