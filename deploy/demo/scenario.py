@@ -3,16 +3,15 @@
 ``errloop demo`` = :func:`main`: the local stack, errloop serve, FakeWeCom and the demo
 Go service are started, the bundled quick-start policy is deployed, and the scenario's
 request is sent; the loop is then followed stage by stage until its row is in the CSV.
-The end-to-end test drives the same pieces (:class:`DemoService`, :func:`close_one_loop`).
+The end-to-end test drives the same pieces (:func:`errloop.deploy.demo.serve`, :func:`close_one_loop`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,53 +30,6 @@ DEFAULT_CSV = Path("/tmp/errloop-closed.csv")
 
 class DemoError(RuntimeError):
     pass
-
-
-@dataclass
-class DemoService:
-    """The demo Go service (deploy/demo/service) as a child process."""
-
-    binary: Path
-    log_file: Path
-    addr: str = "127.0.0.1:8080"
-    proc: subprocess.Popen[bytes] | None = None
-    stderr_path: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.addr}"
-
-    def start(self, timeout: float = 15.0) -> DemoService:
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.stderr_path = self.log_file.with_suffix(".stdout")
-        with self.stderr_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(self.binary), "--addr", self.addr, "--log-file", str(self.log_file), "--service", SERVICE],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise DemoError(
-                    f"demo service exited with {self.proc.returncode}: {self.stderr_path.read_text()[-2000:]}"
-                )
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise DemoError(f"demo service did not answer {self.url}/healthz within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -107,11 +59,11 @@ class Loop:
         return (self.row_ns - self.sent_ns) / 1e6
 
 
-def close_one_loop(service: DemoService, csv_path: Path, timeout: float = 10.0) -> Loop:
+def close_one_loop(service_url: str, csv_path: Path, timeout: float = 10.0) -> Loop:
     """Send the scenario's request; wait until errloop serve has appended its CSV row."""
     before = len(csv_rows(csv_path))
     sent = time.time_ns()
-    resp = httpx.post(f"{service.url}{SCENARIO_PATH}", json=SCENARIO_BODY, timeout=5.0)
+    resp = httpx.post(f"{service_url}{SCENARIO_PATH}", json=SCENARIO_BODY, timeout=5.0)
     loop = Loop(resp.headers.get("X-Trace-Id", ""), resp.status_code, sent)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -133,6 +85,7 @@ def _show(say: Callable[[str], None], title: str, body: str = "") -> None:
 def main(keep: bool = False, requests: int = 1, say: Callable[[str], None] = print) -> int:
     """``errloop demo``: run the quick-start scenario; leave nothing running unless ``keep``."""
     from errloop.deploy.demo import build_service
+    from errloop.deploy.demo import serve as serve_service
     from errloop.deploy.generate import bundled_httppost_conf, generate
     from errloop.deploy.install import DeployError, deploy, load_policies
     from errloop.deploy.kapacitor import KapacitorClient
@@ -144,6 +97,8 @@ def main(keep: bool = False, requests: int = 1, say: Callable[[str], None] = pri
     cfg = run.StackConfig(kapacitor_extra=bundled_httppost_conf())
     csv_path = Path(os.environ.get("ERRLOOP_CSV", str(DEFAULT_CSV)))
     started: list[Callable[[], None]] = []
+    stack = contextlib.ExitStack()
+    started.append(stack.close)
     try:
         say('errloop demo — the quick start: POST /api/v1/users {"name":"","email":"invalid"}')
         _show(say, "1. TICK stack (InfluxDB, Kapacitor, Telegraf) on loopback")
@@ -161,22 +116,21 @@ def main(keep: bool = False, requests: int = 1, say: Callable[[str], None] = pri
         say(f"   FakeWeCom       {wecom.url}")
         _show(say, "2. demo Go service (zap + go-playground/validator)")
         binary = build_service(say=lambda line: say(f"   {line}"))
-        service = DemoService(binary, cfg.applog_dir / f"{SERVICE}.log").start()
-        started.append(service.stop)
+        service = stack.enter_context(serve_service(binary, cfg.applog_dir / f"{SERVICE}.log", addr="127.0.0.1:8080"))
         say(f"   {SERVICE} on {service.url}, logging to {service.log_file}")
         _show(say, "3. deploy the bundled policy through Kapacitor's API")
         bundle = generate(load_policies(bundled_policy_paths()), serve_url=serve.url)
         with KapacitorClient(cfg.kapacitor_url) as client:
             deploy(client, bundle, env={**os.environ, "ERRLOOP_WECOM_URL": wecom.url}, say=lambda s: say(f"   {s}"))
         for i in range(max(1, requests)):
-            loop = close_one_loop(service, csv_path)
+            loop = close_one_loop(service.url, csv_path)
             if i == 0 or i == requests - 1:
                 _report(say, loop, wecom, serve.url, fetch_trace, format_trace, cfg.influx_url)
         if keep:
             say("\neverything is still running (--keep); stop it with: errloop stack down, and Ctrl-C here")
             _wait_forever()
         return 0
-    except (DemoError, DeployError, run.StackError) as e:
+    except (DemoError, DeployError, run.StackError, RuntimeError, TimeoutError) as e:
         say(f"\ndemo failed: {e}")
         return 1
     finally:

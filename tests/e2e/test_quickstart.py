@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from errloop.deploy.demo import build_service
+from errloop.deploy.demo import Running, build_service, serve
 from errloop.deploy.demo.receiver import FakeWeCom
-from errloop.deploy.demo.scenario import DemoService, close_one_loop
+from errloop.deploy.demo.scenario import close_one_loop
 from errloop.deploy.generate import generate
 from errloop.deploy.install import deploy, load_policies
 from errloop.deploy.kapacitor import KapacitorClient
@@ -53,28 +53,27 @@ def poll(fn, timeout: float = 10.0):  # type: ignore[no-untyped-def]
 def loop_env(tick_stack: StackConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     tmp = tmp_path_factory.mktemp("quickstart")
     wecom = FakeWeCom().start()
-    serve = Server(ServeConfig(port=0, influx_url=tick_stack.influx_url, csv_path=tmp / "closed.csv", state_dir=tmp))
-    serve.start()
-    service = DemoService(
-        build_service(say=lambda _: None), tick_stack.applog_dir / "user-api.log", addr="127.0.0.1:18080"
-    ).start()
-    bundle = generate(load_policies(bundled_policy_paths()), serve_url=serve.url)
+    server = Server(ServeConfig(port=0, influx_url=tick_stack.influx_url, csv_path=tmp / "closed.csv", state_dir=tmp))
+    server.start()
+    service_cm = serve(build_service(say=lambda _: None), tick_stack.applog_dir / "user-api.log")
+    service = service_cm.__enter__()
+    bundle = generate(load_policies(bundled_policy_paths()), serve_url=server.url)
     with KapacitorClient(tick_stack.kapacitor_url) as client:
         deploy(client, bundle, env={"ERRLOOP_WECOM_URL": wecom.url}, say=lambda _: None)
-    yield {"wecom": wecom, "serve": serve, "service": service, "csv": tmp / "closed.csv", "stack": tick_stack}
-    service.stop()
-    serve.stop()
+    yield {"wecom": wecom, "serve": server, "service": service, "csv": tmp / "closed.csv", "stack": tick_stack}
+    service_cm.__exit__(None, None, None)
+    server.stop()
     wecom.stop()
 
 
 def test_the_scenario_closes_the_loop(loop_env: dict[str, object]) -> None:
     cfg: StackConfig = loop_env["stack"]  # type: ignore[assignment]
-    service: DemoService = loop_env["service"]  # type: ignore[assignment]
+    service: Running = loop_env["service"]  # type: ignore[assignment]
     wecom: FakeWeCom = loop_env["wecom"]  # type: ignore[assignment]
     serve: Server = loop_env["serve"]  # type: ignore[assignment]
     csv_path: Path = loop_env["csv"]  # type: ignore[assignment]
 
-    loop = close_one_loop(service, csv_path, timeout=10)
+    loop = close_one_loop(service.url, csv_path, timeout=10)
     assert loop.status == 400
     row = loop.row
     # classified as the scenario's rule, with a suggestion naming the field and the tag
@@ -82,13 +81,13 @@ def test_the_scenario_closes_the_loop(loop_env: dict[str, object]) -> None:
     assert row["rule_id"] == "validation.field_required"
     assert (row["error_class"], row["category"]) == ("business", "validation")
     assert "CreateUserRequest.Name" in row["suggestion"] and 'validate:"required"' in row["suggestion"]
-    assert row["top_frame"].startswith("main."), row["top_frame"]
+    assert row["top_frame"] == "main.(*app).createUser", row["top_frame"]
     assert row["action"] == "notify"
     # the event in InfluxDB is the one this request produced (same trace id), with its stack frame
     events = poll(lambda: influx_rows(cfg, f"SELECT * FROM {contract.EVENTS} WHERE event_id = '{loop.event_id}'"))
     assert len(events) == 1
     assert events[0]["trace_id"] == loop.trace_id
-    assert "main.go:" in str(events[0]["file_line"])
+    assert "handlers.go:" in str(events[0]["file_line"])
     # classified and alerted points stored; action recorded with the event id
     assert poll(lambda: influx_rows(cfg, f"SELECT * FROM {contract.CLASSIFIED} WHERE event_id = '{loop.event_id}'"))
     assert poll(lambda: influx_rows(cfg, f"SELECT * FROM {contract.ALERTS} WHERE event_id = '{loop.event_id}'"))
@@ -111,9 +110,9 @@ def test_the_scenario_closes_the_loop(loop_env: dict[str, object]) -> None:
 
 
 def test_twenty_requests_give_twenty_rows_none_twice(loop_env: dict[str, object]) -> None:
-    service: DemoService = loop_env["service"]  # type: ignore[assignment]
+    service: Running = loop_env["service"]  # type: ignore[assignment]
     csv_path: Path = loop_env["csv"]  # type: ignore[assignment]
-    loops = [close_one_loop(service, csv_path, timeout=10) for _ in range(20)]
+    loops = [close_one_loop(service.url, csv_path, timeout=10) for _ in range(20)]
     assert len({lp.event_id for lp in loops}) == 20  # one row per event, none twice
     ms = sorted(lp.request_to_csv_ms for lp in loops)
     p50, worst = statistics.median(ms), ms[-1]
