@@ -137,20 +137,16 @@ def cmd_uninstall(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(a: argparse.Namespace, rest: list[str]) -> int:
-    from errloop.deploy.serve import app
-
-    return app.main(rest)
-
-
 def cmd_trace(a: argparse.Namespace) -> int:
+    from errloop.deploy.serve.influx import InfluxError
     from errloop.deploy.serve.trace import fetch_trace, format_trace
 
     try:
         trace = fetch_trace(a.influx_url, a.event_id)
-    except LookupError as e:
-        return _err(str(e))
-    except ValueError as e:
+    except ValueError as e:  # not an event id at all
+        _err(str(e))
+        return 2
+    except (LookupError, InfluxError) as e:
         return _err(str(e))
     print(json.dumps(trace, indent=2) if a.json else format_trace(trace))
     return 0

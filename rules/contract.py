@@ -71,7 +71,7 @@ CLASSIFIED_FIELDS: Final[dict[str, type]] = {
 ERROR_CLASSES: Final = ("business", "system", "transient", "unknown")
 
 # errloop_alerts: the alert node's output points (tags of the event + these)
-ALERT_FIELDS: Final = ("alert_id", "alert_level", "alert_message")
+ALERT_FIELDS: Final = ("alert_id", "alert_level", "alert_message", "alerted_ns")  # alerted_ns: stage "alerted"
 
 # errloop_actions
 ACTION_TAGS: Final = ("service", "policy", "action", "state")
@@ -83,7 +83,8 @@ ACTION_FIELDS: Final[dict[str, type]] = {
     "reason": str,
     "config": str,  # JSON
     "alert_ns": int,
-    "recorded_ns": int,
+    "recorded_ns": int,  # stage "action"
+    "csv_ns": int,  # stage "recorded": the closed-loop CSV row was written
 }
 
 # the stages of one event's life, in order (errloop trace)

@@ -387,6 +387,10 @@ def _stop(cfg: StackConfig, program: str, timeout: float = 20.0) -> bool:
         time.sleep(0.05)
     if _alive(pid):
         os.killpg(pid, signal.SIGKILL)
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap our own child, if it is one
+    except ChildProcessError:
+        pass
     return True
 
 
