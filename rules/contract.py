@@ -71,7 +71,8 @@ CLASSIFIED_FIELDS: Final[dict[str, type]] = {
 ERROR_CLASSES: Final = ("business", "system", "transient", "unknown")
 
 # errloop_alerts: the alert node's output points (tags of the event + these)
-ALERT_FIELDS: Final = ("alert_id", "alert_level", "alert_message", "alerted_ns")  # alerted_ns: stage "alerted"
+ALERT_FIELDS: Final = ("alert_id", "alert_level", "alert_message")
+ALERTED_NS: Final = "alerted_ns"  # added by the generated task right before its alert node (stage "alerted")
 
 # errloop_actions
 ACTION_TAGS: Final = ("service", "policy", "action", "state")

@@ -1,0 +1,361 @@
+"""One UDF conversation with Kapacitor: a reader, a worker, a bounded queue between them.
+
+The *reader* (the thread calling :meth:`Connection.run`) reads the byte stream, splits it
+into frames, parses each frame into a fresh ``Request`` and answers keepalives itself, so
+they are answered even while the handler is busy. Every other request goes, in order, in
+batches of at most :data:`BATCH_MAX` requests, through a queue of at most
+:data:`QUEUE_BATCHES` batches to the *worker* thread, which calls the handler.
+
+Back-pressure: when the queue is full the reader stops reading, so Kapacitor's writes
+block instead of this process growing. While it waits, the reader sends an unsolicited
+KeepaliveResponse every :data:`HEARTBEAT_S` seconds (Kapacitor resets its watchdog on any
+response; a keepalive reply is otherwise a no-op for it), and warns on stderr when the
+handler has been stuck on the same batch for more than :data:`STALL_WARN_S` seconds.
+
+Failure rules (DESIGN.md §5, "a UDF must never take its task down"):
+
+- an exception in ``point``/``begin_batch``/``end_batch`` is counted, logged with its
+  traceback (the first :data:`TRACEBACKS` in full, then one summary line per
+  :data:`SUMMARY_EVERY_S` seconds) and the message is skipped; no ErrorResponse;
+- invalid options or an exception in ``init`` -> ``InitResponse(success=False, error=...)``;
+- an exception in ``snapshot`` -> empty ``SnapshotResponse`` (Kapacitor keeps the old one);
+- an exception in ``restore`` -> a fresh handler, initialised with the same options, and
+  ``RestoreResponse(success=True)``;
+- a request that does not parse is counted and skipped (the framing is intact);
+- a broken framing (prefix > 32 bits, absurd size, EOF inside a message) ends the
+  connection with an ErrorResponse and exit status 2;
+- end of input at a message boundary: drain the queue, ``close()`` the handler, flush,
+  status 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Final
+
+from google.protobuf.message import DecodeError
+
+from errloop.udf.agent import udf_pb2
+from errloop.udf.agent.framing import FrameDecoder, FramingError
+from errloop.udf.agent.handler import Handler, InitError
+from errloop.udf.agent.options import Info, OptionError, Options, parse_options
+from errloop.udf.agent.output import Counters, Emitter, Writer
+
+log = logging.getLogger("errloop.udf")
+
+HandlerFactory = Callable[[Emitter], Handler]
+Batch = list[tuple[str, udf_pb2.Request]]
+
+READ_SIZE: Final = 256 * 1024
+BATCH_MAX: Final = 256  # requests per queue item
+QUEUE_BATCHES: Final = 16  # queue items: at most BATCH_MAX * QUEUE_BATCHES requests in flight
+HEARTBEAT_S: Final = 1.0
+STALL_WARN_S: Final = 30.0
+FLUSH_EVERY_S: Final = 0.05  # flush at least this often while input keeps coming
+TRACEBACKS: Final = 5
+SUMMARY_EVERY_S: Final = 10.0
+
+EXIT_OK: Final = 0
+EXIT_PROTOCOL: Final = 2
+
+_DATA: Final = frozenset({"point", "begin", "end"})
+
+
+class ErrorReporter:
+    """Logs handler exceptions without flooding stderr on a poison stream."""
+
+    def __init__(self, label: str, tracebacks: int = TRACEBACKS, every_s: float = SUMMARY_EVERY_S) -> None:
+        self.label = label
+        self._tracebacks = tracebacks
+        self._every_s = every_s
+        self._logged = 0
+        self._suppressed = 0
+        self._last_summary = time.monotonic()
+        self._last_error = ""
+
+    def report(self, what: str, exc: BaseException) -> None:
+        """Record one exception raised while handling ``what``."""
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        if self._logged < self._tracebacks:
+            self._logged += 1
+            text = "".join(traceback.format_exception(exc)).rstrip()
+            more = " (further tracebacks suppressed)" if self._logged == self._tracebacks else ""
+            log.error("%s: %s skipped, handler raised%s\n%s", self.label, what, more, text)
+            return
+        self._suppressed += 1
+        now = time.monotonic()
+        if now - self._last_summary >= self._every_s:
+            self.flush_summary(now)
+
+    def flush_summary(self, now: float | None = None) -> None:
+        """Log the count of suppressed errors, if any."""
+        if self._suppressed:
+            log.error(
+                "%s: %d more data messages skipped after handler errors; last: %s",
+                self.label,
+                self._suppressed,
+                self._last_error,
+            )
+            self._suppressed = 0
+        self._last_summary = time.monotonic() if now is None else now
+
+
+class Connection:
+    """Serve one Kapacitor conversation until its input ends."""
+
+    def __init__(
+        self,
+        factory: HandlerFactory,
+        read: Callable[[int], bytes],
+        sink: Callable[[bytes], object],
+        label: str = "udf",
+        *,
+        queue_batches: int = QUEUE_BATCHES,
+        batch_max: int = BATCH_MAX,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> None:
+        self.label = label
+        self.counters = Counters()
+        self.writer = Writer(sink, self.counters)
+        self.emitter = Emitter(self.writer)
+        self._factory = factory
+        self._read = read
+        self.handler = factory(self.emitter)
+        self._options: Options | None = None
+        self._queue: queue.Queue[Batch | None] = queue.Queue(queue_batches)
+        self._batch_max = batch_max
+        self._heartbeat_s = heartbeat_s
+        self._errors = ErrorReporter(label)
+        self._last_keepalive = 0
+        self._progress = 0  # batches the worker finished
+        self._worker = threading.Thread(target=self._work, name=f"{label}-worker", daemon=True)
+        self._worker_ident: int | None = None
+
+    # ----------------------------------------------------------------------------- reader
+
+    def run(self) -> int:
+        """Read until end of input; return the exit status (0 clean, 2 broken stream)."""
+        self._worker.start()
+        status = EXIT_OK
+        broken: str | None = None
+        try:
+            self._read_loop()
+        except FramingError as exc:
+            status, broken = EXIT_PROTOCOL, str(exc)
+            self.counters.protocol_errors += 1
+            log.error("%s: %s", self.label, exc)
+        except OSError as exc:
+            status = EXIT_PROTOCOL
+            log.error("%s: reading the request stream failed: %s", self.label, exc)
+        self._put(None)
+        self._worker.join()
+        self._errors.flush_summary()
+        if broken is not None:  # after everything that arrived whole has been handled
+            self._send_error(f"errloop udf: broken request stream: {broken}")
+        self.writer.flush()
+        log.info("%s: input closed, done: %s", self.label, self.counters.summary())
+        return status
+
+    def _read_loop(self) -> None:
+        decoder = FrameDecoder()
+        read = self._read
+        request_cls = udf_pb2.Request
+        counters = self.counters
+        batch_max = self._batch_max
+        while True:
+            data = read(READ_SIZE)
+            if not data:
+                decoder.finish()
+                return
+            batch: Batch = []
+            for body in decoder.feed(data):
+                req = request_cls()  # a fresh parse target per message, never reused
+                try:
+                    req.ParseFromString(body)
+                except DecodeError as exc:
+                    counters.protocol_errors += 1
+                    log.error("%s: skipping a request that does not parse (%d bytes): %s", self.label, len(body), exc)
+                    continue
+                kind = req.WhichOneof("message")
+                if kind == "keepalive":
+                    self._answer_keepalive(req.keepalive.time)
+                elif kind is None:
+                    counters.protocol_errors += 1
+                    log.warning("%s: skipping an empty or unknown request (%d bytes)", self.label, len(body))
+                else:
+                    batch.append((kind, req))
+                    if len(batch) >= batch_max:
+                        self._put(batch)
+                        batch = []
+            if batch:
+                self._put(batch)
+
+    def _answer_keepalive(self, t: int) -> None:
+        self.counters.keepalives += 1
+        self._last_keepalive = t
+        self.writer.write_message(udf_pb2.Response(keepalive=udf_pb2.KeepaliveResponse(time=t)).SerializeToString())
+
+    def _put(self, item: Batch | None) -> None:
+        """Queue for the worker; while the queue is full keep Kapacitor's watchdog fed."""
+        waited_since = time.monotonic()
+        progress_at_start = self._progress
+        warned = False
+        while True:
+            try:
+                self._queue.put(item, timeout=self._heartbeat_s)
+                return
+            except queue.Full:
+                if not self._worker.is_alive():  # cannot happen unless the runtime itself is broken
+                    log.error("%s: worker thread is gone; dropping %s", self.label, "input" if item else "end")
+                    return
+                self.writer.write_message(
+                    udf_pb2.Response(keepalive=udf_pb2.KeepaliveResponse(time=self._last_keepalive)).SerializeToString()
+                )
+                if self._progress != progress_at_start:
+                    waited_since, progress_at_start, warned = time.monotonic(), self._progress, False
+                elif not warned and time.monotonic() - waited_since > STALL_WARN_S:
+                    warned = True
+                    log.warning(
+                        "%s: handler has made no progress for %.0fs (input is held back)",
+                        self.label,
+                        time.monotonic() - waited_since,
+                    )
+
+    def _send_error(self, text: str) -> None:
+        self.writer.write_message(udf_pb2.Response(error=udf_pb2.ErrorResponse(error=text)).SerializeToString())
+
+    # ----------------------------------------------------------------------------- worker
+
+    def _work(self) -> None:
+        self._worker_ident = threading.get_ident()
+        writer = self.writer
+        writer.deferred_thread = self._worker_ident
+        get = self._queue.get
+        counters = self.counters
+        errors = self._errors
+        monotonic = time.monotonic
+        while True:
+            batch = get()
+            if batch is None:
+                break
+            handler = self.handler
+            for kind, req in batch:
+                if kind == "point":
+                    counters.points_in += 1
+                    try:
+                        handler.point(req.point)
+                    except Exception as exc:
+                        counters.errors += 1
+                        errors.report("point", exc)
+                elif kind in _DATA:
+                    self._data(handler, kind, req)
+                else:
+                    self._control(kind, req)
+                    handler = self.handler  # restore may have replaced it
+                if monotonic() - writer.last_flush >= FLUSH_EVERY_S:  # slow handler or endless input
+                    writer.flush()
+            self._progress += 1
+            if self._queue.empty():
+                writer.flush()
+        try:
+            self.handler.close()
+        except Exception as exc:
+            counters.errors += 1
+            errors.report("close", exc)
+        writer.flush()
+
+    def _data(self, handler: Handler, kind: str, req: udf_pb2.Request) -> None:
+        try:
+            if kind == "begin":
+                self.counters.batches_in += 1
+                handler.begin_batch(req.begin)
+            else:
+                handler.end_batch(req.end)
+        except Exception as exc:
+            self.counters.errors += 1
+            self._errors.report("begin_batch" if kind == "begin" else "end_batch", exc)
+
+    def _control(self, kind: str, req: udf_pb2.Request) -> None:
+        resp = udf_pb2.Response()
+        if kind == "info":
+            try:
+                resp.info.CopyFrom(self.info().to_proto())
+            except Exception as exc:
+                log.exception("%s: info failed", self.label)
+                resp.error.error = f"info failed: {type(exc).__name__}: {exc}"
+        elif kind == "init":
+            error = self._init(req.init)
+            resp.init.success = error is None
+            if error is not None:
+                resp.init.error = error
+        elif kind == "snapshot":
+            resp.snapshot.snapshot = self._snapshot()
+        elif kind == "restore":
+            self._restore(req.restore.snapshot)
+            resp.restore.success = True
+        else:  # a member this runtime does not know; tell Kapacitor rather than hang it
+            self.counters.protocol_errors += 1
+            resp.error.error = f"errloop udf: unsupported request {kind!r}"
+        self.writer.write_message(resp.SerializeToString())
+
+    def info(self) -> Info:
+        """The handler's declared Info."""
+        return self.handler.info()
+
+    def _init(self, init: udf_pb2.InitRequest) -> str | None:
+        handler = self.handler
+        handler.task_id, handler.node_id = init.taskID, init.nodeID
+        if init.taskID or init.nodeID:
+            self._errors.label = f"{self.label} {init.taskID}/{init.nodeID}"
+        try:
+            options = parse_options(handler.info(), list(init.options))
+            handler.init(options)
+        except OptionError as exc:
+            log.error("%s: init refused: %s", self.label, exc)
+            return f"invalid options: {exc}"
+        except Exception as exc:
+            log.error("%s: init failed\n%s", self.label, "".join(traceback.format_exception(exc)).rstrip())
+            text = str(exc) or type(exc).__name__
+            return text if isinstance(exc, InitError) else f"{type(exc).__name__}: {text}"
+        self._options = options
+        return None
+
+    def _snapshot(self) -> bytes:
+        try:
+            data = self.handler.snapshot()
+            if not isinstance(data, bytes | bytearray):
+                raise TypeError(f"snapshot() returned {type(data).__name__}, not bytes")
+            return bytes(data)
+        except Exception as exc:
+            log.error(
+                "%s: snapshot failed, sending an empty one\n%s",
+                self.label,
+                "".join(traceback.format_exception(exc)).rstrip(),
+            )
+            return b""
+
+    def _restore(self, data: bytes) -> None:
+        try:
+            self.handler.restore(data)
+            return
+        except Exception as exc:
+            log.error(
+                "%s: restore of a %d-byte snapshot failed, starting empty\n%s",
+                self.label,
+                len(data),
+                "".join(traceback.format_exception(exc)).rstrip(),
+            )
+        fresh = self._factory(self.emitter)
+        fresh.task_id, fresh.node_id = self.handler.task_id, self.handler.node_id
+        if self._options is not None:
+            try:
+                fresh.init(self._options)
+            except Exception:
+                log.exception("%s: re-initialising after a failed restore failed; keeping the old handler", self.label)
+                return
+        self.handler = fresh

@@ -1,0 +1,83 @@
+"""The base class of every errloop UDF.
+
+A handler instance serves one UDF node of one task (one process, or one socket
+connection). The runtime calls its methods from a single worker thread, in the order
+Kapacitor sent the requests; the handler emits output through ``self.emitter`` (which may
+also be used from other threads).
+
+Defaults are the safe answer for each request, so a handler only writes what it needs:
+
+=================  ==========================================================
+``info()``         abstract: edge types and the option schema (:class:`Info`)
+``init(options)``  accept (raise :class:`InitError` or any exception to refuse)
+``snapshot()``     ``b""`` (Kapacitor then keeps its previous snapshot, if any)
+``restore(data)``  accept; if it raises, the runtime starts the handler empty
+``point(p)``       pass the point through unchanged
+``begin_batch``    pass through
+``end_batch``      pass through
+``close()``        nothing; called after the last request, before the final flush
+=================  ==========================================================
+
+Points handed to ``point()`` belong to the handler: each comes from a freshly parsed
+request, so it may be edited in place and emitted.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from errloop.udf.agent import udf_pb2
+from errloop.udf.agent.options import Info, Options
+from errloop.udf.agent.output import Emitter
+
+
+class InitError(Exception):
+    """Raised by ``Handler.init`` to refuse the options; the text goes to InitResponse.error."""
+
+
+class Handler(abc.ABC):
+    """One UDF node's logic. Subclasses define :meth:`info` and override what they need."""
+
+    def __init__(self, emitter: Emitter) -> None:
+        self.emitter = emitter
+        self.counters = emitter.counters
+        self.task_id = ""  # from the InitRequest, for log messages
+        self.node_id = ""
+
+    @classmethod
+    @abc.abstractmethod
+    def info(cls) -> Info:
+        """Edge types and options; also answers Kapacitor's InfoRequest."""
+
+    def init(self, options: Options) -> None:
+        """Configure from validated options; raise to make the task fail with the message."""
+        return None
+
+    def snapshot(self) -> bytes:
+        """State to persist (opaque bytes; version them). Empty means nothing to save."""
+        return b""
+
+    def restore(self, data: bytes) -> None:
+        """Load a snapshot made by :meth:`snapshot`.
+
+        Unknown versions should be ignored (start empty). If this raises, the runtime logs
+        the error, replaces the handler by a fresh one initialised with the same options, and
+        still answers success: a bad snapshot must not keep the task from running.
+        """
+        return None
+
+    def point(self, point: udf_pb2.Point) -> None:
+        """One data point (stream, or inside a batch)."""
+        self.emitter.point(point)
+
+    def begin_batch(self, begin: udf_pb2.BeginBatch) -> None:
+        """Start of a batch."""
+        self.emitter.begin_batch(begin)
+
+    def end_batch(self, end: udf_pb2.EndBatch) -> None:
+        """End of a batch."""
+        self.emitter.end_batch(end)
+
+    def close(self) -> None:
+        """The input ended; emit anything still held back."""
+        return None
