@@ -8,8 +8,10 @@ that uses it fails, the tail of each program's log is added to the report.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,23 @@ import pytest
 
 from errloop.deploy.generate import bundled_httppost_conf
 from errloop.deploy.stack import run
+
+
+def _test_udf(name: str, handler: str) -> str:
+    sys.path.insert(0, str(Path(__file__).parent / "udf"))
+    from udf_wire import handler_command
+
+    argv = handler_command(handler)
+    return f"""
+[udf.functions.{name}]
+  prog = {json.dumps(argv[0])}
+  args = {json.dumps(argv[1:])}
+  timeout = "10s"
+"""
+
+
+# test-only UDFs the real Kapacitor of the test stack knows besides errloop's own
+TEST_UDFS = _test_udf("errloop_test_flaky", "FlakyHandler")
 
 
 def free_port() -> int:
@@ -34,7 +53,7 @@ def tick_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[run.StackCo
         influx_port=free_port(),
         influx_rpc_port=free_port(),
         kapacitor_port=free_port(),
-        kapacitor_extra=bundled_httppost_conf(),
+        kapacitor_extra=bundled_httppost_conf() + TEST_UDFS,
     )
     try:
         run.up(cfg, say=lambda line: print(line, flush=True))

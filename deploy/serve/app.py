@@ -327,6 +327,12 @@ class _HTTPServer(ThreadingHTTPServer):
         self.app = app
         super().__init__(address, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that drops its keep-alive connection (Kapacitor does) is not an error
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        log.exception("error while handling a request from %s", client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
