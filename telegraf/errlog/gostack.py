@@ -1,0 +1,143 @@
+"""Go stack traces as printed by zap (``stacktrace``), ``debug.Stack`` and panics.
+
+Text shape: pairs of a function line and a tab-indented ``file:line`` line, e.g.::
+
+    main.(*server).createUser(0xc000123, {0x1, 0x2})
+        /src/demo/main.go:88 +0x1d
+
+Arguments and the ``+0x…`` pc offset are dropped; ``goroutine N [running]:`` headers
+and ``created by`` lines are understood.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+SKIP_PREFIXES: Final = (
+    "runtime.",
+    "runtime/",
+    "go.uber.org/zap",
+    "net/http.",
+    "testing.",
+    "reflect.",
+    "internal/",
+    "sync.",
+    "github.com/sirupsen/logrus",
+)
+"""Frames never taken as the top frame: Go runtime, logging libraries, net/http plumbing."""
+
+PANIC_PREFIXES: Final = ("runtime.gopanic", "runtime.sigpanic", "runtime.panic", "runtime.goPanic")
+"""Functions that raise a panic; frames up to the last of them (``debug.Stack``, the deferred
+recover closure, ``panic``) are the panic machinery, not the place of the error."""
+
+_FILE_LINE: Final = re.compile(r"^\s+(\S.*?:\d+)(?:\s+\+0x[0-9a-fA-F]+)?\s*$")
+_GOROUTINE: Final = re.compile(r"^goroutine \d+ \[.*\]:?$")
+_CREATED_BY: Final = re.compile(r"^created by (\S+)(?: in goroutine \d+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    function: str
+    file_line: str  # "path/to/file.go:88"
+
+    @property
+    def file(self) -> str:
+        return self.file_line.rsplit(":", 1)[0]
+
+
+def _strip_args(fn: str) -> str:
+    """``pkg.(*T).m(0x1, {…})`` → ``pkg.(*T).m``; receiver parentheses are kept."""
+    fn = fn.strip()
+    if not fn.endswith(")"):
+        return fn
+    depth = 0
+    for i in range(len(fn) - 1, -1, -1):
+        c = fn[i]
+        if c == ")":
+            depth += 1
+        elif c == "(":
+            depth -= 1
+            if depth == 0:
+                # a receiver "(*T)" follows a dot; call arguments follow the name
+                return fn if i > 0 and fn[i - 1] == "." else fn[:i]
+    return fn
+
+
+def iter_frames(text: str) -> Iterator[Frame]:
+    """The frames of a Go stack trace, innermost first, read lazily; unknown lines are skipped."""
+    pending: str | None = None
+    for line in text.splitlines():
+        if not line or line.isspace() or (line.startswith("goroutine ") and _GOROUTINE.match(line)):
+            pending = None
+            continue
+        if line[0].isspace():
+            fl = _FILE_LINE.match(line)
+            if fl is not None and pending is not None:
+                yield Frame(pending, fl.group(1))
+            pending = None
+            continue
+        if line.startswith("created by "):
+            created = _CREATED_BY.match(line.strip())
+            pending = created.group(1) if created else _strip_args(line)
+        else:
+            pending = _strip_args(line)
+
+
+def parse_stack(text: str) -> list[Frame]:
+    """All frames of a Go stack trace, innermost first."""
+    return list(iter_frames(text))
+
+
+def _in_app(frame: Frame, prefixes: Sequence[str]) -> bool:
+    return any(frame.function.startswith(p) or frame.file.startswith(p) for p in prefixes)
+
+
+_PANIC_MARKERS: Final = ("panic(", "runtime.gopanic", "runtime.sigpanic", "runtime.panic", "runtime.goPanic")
+
+
+def stack_top_frame(text: str, in_app_prefixes: Sequence[str] = ()) -> Frame | None:
+    """:func:`top_frame` of a stack text, reading only as far as needed when it holds no panic."""
+    if any(marker in text for marker in _PANIC_MARKERS):
+        return top_frame(parse_stack(text), in_app_prefixes)
+    return top_frame(iter_frames(text), in_app_prefixes)
+
+
+def _after_panic(frames: Sequence[Frame]) -> Sequence[Frame]:
+    for i in range(len(frames) - 1, -1, -1):
+        fn = frames[i].function
+        if fn == "panic" or fn.startswith(PANIC_PREFIXES):
+            return frames[i + 1 :] or frames
+    return frames
+
+
+def top_frame(frames: Iterable[Frame], in_app_prefixes: Sequence[str] = ()) -> Frame | None:
+    """The frame that stands for the error's place.
+
+    In a panic's stack only the frames below the last ``panic``/``runtime.gopanic``/
+    ``runtime.sigpanic`` count (the ones above it are ``debug.Stack`` and the deferred
+    recover). Then, with ``in_app_prefixes``: the first frame whose function or file
+    starts with one of them; without (or when none does): the first frame outside
+    :data:`SKIP_PREFIXES`.
+    """
+    if isinstance(frames, Sequence):
+        frames = _after_panic(frames)
+    first_outside: Frame | None = None
+    for frame in frames:
+        outside = not frame.function.startswith(SKIP_PREFIXES)
+        if not in_app_prefixes:
+            if outside:
+                return frame
+            continue
+        if _in_app(frame, in_app_prefixes):
+            return frame
+        if outside and first_outside is None:
+            first_outside = frame
+    return first_outside
+
+
+def frames_text(frames: Sequence[Frame]) -> str:
+    """Frames back in Go's two-line form (``function\\n\\tfile:line``)."""
+    return "\n".join(f"{f.function}\n\t{f.file_line}" for f in frames)

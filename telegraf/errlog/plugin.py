@@ -1,0 +1,169 @@
+"""The errlog input plugin: tail Go logs, write error events as line protocol for Telegraf's execd.
+
+``errloop telegraf errlog --config FILE`` runs :func:`main`; so does
+``python -m errloop.telegraf.errlog.plugin --config FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from errloop.rules import contract
+from errloop.telegraf import lineproto
+from errloop.telegraf.errlog.config import Config, ConfigError, load_config
+from errloop.telegraf.errlog.normalise import Context, normalise_level, normalise_line
+from errloop.telegraf.errlog.offsets import OffsetStore
+from errloop.telegraf.errlog.points import SeriesClock, event_line, stats_line
+from errloop.telegraf.errlog.stats import IngestCounters
+from errloop.telegraf.errlog.tailer import Tailer
+from errloop.telegraf.shim import run, setup_logging
+
+log = logging.getLogger("errloop.errlog")
+
+_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+_STATS_TAGS = ("host", "env")
+assert set(_STATS_TAGS) <= set(contract.EVENT_TAGS)
+
+
+class ErrlogPlugin:
+    """An :class:`errloop.telegraf.shim.InputPlugin`: each ``gather`` reads what is new and returns its lines."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        wall_ns: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.wall_ns = wall_ns
+        self.monotonic = monotonic
+        self.tailer = Tailer(
+            config.files,
+            from_beginning=config.from_beginning,
+            max_line_bytes=config.max_line_bytes,
+            store=OffsetStore(config.offsets_file) if config.offsets_file else None,
+            max_batch_lines=config.max_batch_lines,
+            discover_interval_s=config.discover_interval_s,
+            rotate_wait_s=config.rotate_wait_s,
+            clock=monotonic,
+        )
+        self.counters = IngestCounters()
+        self.series = SeriesClock()
+        self._contexts: dict[str, Context] = {}
+        self._next_stats = monotonic() + config.stats_interval_s
+        self._tailer_errors = 0
+        self._logged_errors = 0
+        self.stats_tags = {k: v for k, v in (("host", config.host), ("env", config.env)) if v}
+
+    def _context(self, source: str) -> Context:
+        ctx = self._contexts.get(source)
+        if ctx is None:
+            if len(self._contexts) > 10_000:
+                self._contexts.clear()
+            c = self.config
+            ctx = Context(
+                source=source,
+                service=c.service,
+                env=c.env,
+                host=c.host,
+                in_app_prefixes=c.in_app_prefixes,
+                levels=frozenset(normalise_level(lv) for lv in c.levels),
+                formats=c.formats,
+                keep_raw=c.keep_raw,
+                fingerprint_version=c.fingerprint_version,
+            )
+            self._contexts[source] = ctx
+        return ctx
+
+    def _error(self, msg: str, *args: object) -> None:
+        self.counters.add("errors")
+        self._logged_errors += 1
+        if self._logged_errors <= 20 or self._logged_errors % 1000 == 0:
+            log.error(msg + " (error %d)", *args, self._logged_errors)
+
+    def gather(self) -> list[str]:
+        out: list[str] = []
+        try:
+            lines = self.tailer.poll()
+        except Exception as exc:  # a tailer bug must not stop the plugin
+            self._error("reading files failed: %s", exc)
+            lines = []
+        now_ns = self.wall_ns()
+        for line in lines:
+            self.counters.add("lines_read")
+            if line.truncated:
+                self.counters.add("truncated")
+            try:
+                outcome = normalise_line(
+                    line.data,
+                    ctx=self._context(line.source),
+                    offset=line.offset,
+                    ingested_ns=now_ns,
+                    truncated=line.truncated,
+                )
+                if outcome.error:
+                    self._error("%s at byte %d stored as unparsed: %s", line.source, line.offset, outcome.error)
+                if outcome.event is None:
+                    continue
+                out.append(event_line(outcome.event, outcome.time_ns, self.series))
+            except lineproto.LineProtocolError as exc:
+                self._error("%s at byte %d: cannot write the event: %s", line.source, line.offset, exc)
+                continue
+            except Exception as exc:
+                self._error("%s at byte %d: %s: %s", line.source, line.offset, type(exc).__name__, exc)
+                continue
+            self.counters.add("events")
+            if outcome.unparsed:
+                self.counters.add("unparsed")
+        self.counters.values["rotations"] = self.tailer.rotations
+        if self.tailer.errors != self._tailer_errors:
+            self.counters.add("errors", self.tailer.errors - self._tailer_errors)
+            self._tailer_errors = self.tailer.errors
+        if self.monotonic() >= self._next_stats:
+            self._next_stats = self.monotonic() + self.config.stats_interval_s
+            out.append(stats_line(self.counters.snapshot(), self.stats_tags, now_ns))
+        return out
+
+    def committed(self) -> None:
+        self.tailer.commit()
+
+    def close(self) -> None:
+        self.tailer.close()
+
+
+def main(config_path: str) -> int:
+    """Run the plugin under Telegraf's execd until it stops us. 0 = clean stop, 2 = bad config, 1 = crash."""
+    setup_logging()
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    logging.getLogger().setLevel(_LOG_LEVELS[config.log_level])
+    try:
+        plugin = ErrlogPlugin(config)
+        log.info("errlog started: files=%s host=%s", list(config.files), config.host)
+        result = run(plugin, signal="none", interval_s=config.poll_interval_s)
+    except Exception:
+        log.exception("errlog crashed")
+        return 1
+    log.info(
+        "errlog stopped (%s): %d lines written, counters %s", result.reason, result.lines, plugin.counters.snapshot()
+    )
+    return result.exit_code
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="errloop telegraf errlog", description=__doc__)
+    parser.add_argument("--config", required=True, help="the plugin's TOML config (see sample.conf)")
+    args = parser.parse_args(argv)
+    return main(args.config)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

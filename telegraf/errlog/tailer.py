@@ -1,0 +1,451 @@
+"""Follow log files: complete lines only, rotation-aware, positions saved only once delivered.
+
+Behaviour (each point is tested in tests/telegraf/test_errlog_tailer.py):
+
+- **Files** are paths and globs (``**`` allowed), matched again every
+  ``discover_interval_s``; a file is identified by (device, inode), so two globs
+  matching one file read it once.
+- **Start**: a file with a saved position resumes there. A file at a saved path with
+  another inode was replaced while we were down and is read from its start; the old
+  inode is looked for beside its old path (``app.log`` renamed to ``app.log.1``) and
+  read to its end. On the very first run (no offsets file yet) a file starts at its end
+  (at the start of its last, unfinished line), or at its beginning with
+  ``from_beginning``. A file without a saved position once offsets exist, or one that
+  appears while we run, is new and is read from its beginning.
+- **Lines** end with ``\\n``. A partial last line waits for its newline. A line longer
+  than ``max_line_bytes`` is kept cut to that length and flagged ``truncated``; the
+  rest up to its newline is dropped.
+- **Rotation**: rename-and-create (the path shows another inode, or is gone) keeps the
+  old file open and reads it until it has not grown for ``rotate_wait_s``; a final
+  line without newline is then delivered too. copytruncate (same inode, size below our
+  position, or the first bytes changed) starts again at 0. Each counts one rotation.
+- **Positions**: :meth:`Tailer.poll` returns lines; :meth:`Tailer.commit` declares
+  them delivered (the shim calls it after the batch is on stdout) and saves positions
+  at most every ``save_interval_s``; :meth:`Tailer.close` saves the delivered
+  positions. A restart therefore loses nothing, and repeats at most the lines of the
+  last ``save_interval_s`` after a hard kill (they keep their event ids).
+- **Bounds**: at most ``max_batch_lines`` lines per poll, and per file one
+  ``read_chunk`` of bytes (more only to finish a line, up to 64 MiB); memory holds one
+  partial line (at most ``max_line_bytes``) per file.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from errloop.telegraf.errlog.offsets import FileOffset, OffsetStore
+
+log = logging.getLogger("errloop.errlog.tailer")
+
+HEAD_BYTES: Final = 1024
+TAIL_SCAN_BYTES: Final = 65_536
+READ_CHUNK: Final = 1 << 20
+MAX_READ_PER_POLL: Final = 64 << 20
+
+FileKey = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line as read: ``data`` without its ``\\n``; ``offset`` of its first byte in ``source``."""
+
+    source: str
+    offset: int
+    data: bytes
+    truncated: bool = False
+
+
+@dataclass
+class _Tracked:
+    source: str  # the name the file was first read under (part of its event ids)
+    path: str | None  # the path it is watched under; None once rotated away or deleted
+    key: FileKey
+    fd: int
+    pos: int  # next byte to read
+    delivered: int  # end of the last line handed out
+    pending: bytearray = field(default_factory=bytearray)
+    discarding: bool = False  # inside an over-long line: drop bytes up to its newline
+    kept: bytes = b""  # the kept head of that over-long line
+    head_len: int = 0
+    head: str = ""
+    size_seen: int = -1
+    last_growth: float = 0.0
+    retired_at: float | None = None
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class Tailer:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        patterns: Sequence[str],
+        *,
+        from_beginning: bool = False,
+        max_line_bytes: int = 65_536,
+        store: OffsetStore | None = None,
+        max_batch_lines: int = 5000,
+        discover_interval_s: float = 1.0,
+        rotate_wait_s: float = 5.0,
+        save_interval_s: float = 1.0,
+        read_chunk: int = READ_CHUNK,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.patterns = tuple(patterns)
+        self.from_beginning = from_beginning
+        self.max_line_bytes = max_line_bytes
+        self.store = store
+        self.max_batch_lines = max_batch_lines
+        self.discover_interval_s = discover_interval_s
+        self.rotate_wait_s = rotate_wait_s
+        self.save_interval_s = save_interval_s
+        self.read_chunk = read_chunk
+        self.clock = clock
+        self.rotations = 0
+        self.errors = 0
+        self._files: dict[FileKey, _Tracked] = {}
+        self._by_path: dict[str, FileKey] = {}
+        self._saved_by_key: dict[FileKey, FileOffset] = {}
+        self._saved_by_path: dict[str, FileOffset] = {}
+        self._started = False
+        self._next_discover = 0.0
+        self._acked: list[FileOffset] | None = None
+        self._last_saved: list[FileOffset] | None = None
+        self._next_save = 0.0
+        self._warned: set[str] = set()
+        self._save_failures = 0
+        self._had_state = store is not None and store.path.exists()
+        if store is not None:
+            for entry in store.load():
+                self._saved_by_key[(entry.dev, entry.ino)] = entry
+                self._saved_by_path[entry.path] = entry
+
+    # -- public --------------------------------------------------------------------------
+    def poll(self) -> list[Line]:
+        """Lines that are complete now, oldest file data first (rotated-away files before their successors)."""
+        now = self.clock()
+        if not self._started or now >= self._next_discover:
+            self._discover(now)
+            self._next_discover = now + self.discover_interval_s
+        self._check_paths(now)
+        out: list[Line] = []
+        for tracked in sorted(self._files.values(), key=lambda t: t.retired_at is None):
+            if len(out) >= self.max_batch_lines:
+                break
+            self._read(tracked, out, now)
+        self._retire_idle(now, out)
+        return out
+
+    def positions(self) -> list[FileOffset]:
+        """The positions after every line handed out so far."""
+        return [
+            FileOffset(
+                path=t.source if t.path is None else t.path,
+                dev=t.key[0],
+                ino=t.key[1],
+                offset=t.delivered,
+                head_len=t.head_len,
+                head=t.head,
+            )
+            for t in self._files.values()
+        ]
+
+    def commit(self, force: bool = False) -> None:
+        """The lines handed out so far are delivered; save positions (throttled unless ``force``)."""
+        self._acked = self.positions()
+        now = self.clock()
+        if force or now >= self._next_save:
+            self._save(self._acked)
+            self._next_save = now + self.save_interval_s
+
+    def close(self) -> None:
+        """Save the delivered positions (not lines handed out but never committed) and close the files."""
+        if self._acked is not None:
+            self._save(self._acked)
+        for tracked in self._files.values():
+            self._close_fd(tracked)
+        self._files.clear()
+        self._by_path.clear()
+
+    @property
+    def watched(self) -> list[str]:
+        return sorted(self._by_path)
+
+    # -- discovery -----------------------------------------------------------------------
+    def _warn_once(self, key: str, msg: str, *args: object) -> None:
+        """Log and count a problem once per file and kind (a retry every poll would flood both)."""
+        if key not in self._warned:
+            self._warned.add(key)
+            self.errors += 1
+            log.warning(msg, *args)
+
+    def _glob(self) -> list[str]:
+        paths: dict[str, None] = {}
+        for pattern in self.patterns:
+            expanded = os.path.expanduser(pattern)
+            if glob.has_magic(expanded):
+                for p in sorted(glob.glob(expanded, recursive=True)):
+                    paths[p] = None
+            else:
+                paths[expanded] = None
+        return [p for p in paths if os.path.isfile(p)]
+
+    def _discover(self, now: float) -> None:
+        first = not self._started
+        self._started = True
+        for path in self._glob():
+            if path in self._by_path:
+                continue
+            self._open(path, now, first=first)
+        if first and self._saved_by_key:
+            self._find_moved(now)
+
+    def _find_moved(self, now: float) -> None:
+        """Saved files no longer at their path: look for their inode beside it and finish reading them."""
+        for key, entry in list(self._saved_by_key.items()):
+            if key in self._files:
+                continue
+            directory = os.path.dirname(entry.path) or "."
+            try:
+                candidates = list(os.scandir(directory))
+            except OSError:
+                continue
+            for dirent in candidates:
+                try:
+                    st = dirent.stat()
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) == key and dirent.is_file():
+                    tracked = self._open(dirent.path, now, first=True, watch=False, source=entry.path)
+                    if tracked is not None:
+                        tracked.retired_at = now
+                    break
+
+    def _open(
+        self, path: str, now: float, *, first: bool, watch: bool = True, source: str | None = None
+    ) -> _Tracked | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            self._warn_once(path + ":open", "cannot open %s: %s", path, exc.strerror)
+            return None
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        if key in self._files:  # the same file under a second name
+            os.close(fd)
+            existing = self._files[key]
+            if watch and existing.path is None:
+                existing.path = path
+                existing.retired_at = None
+                self._by_path[path] = key
+            return existing
+        start, entry = self._start_position(path, fd, st.st_size, key, first)
+        tracked = _Tracked(
+            source=source or (entry.path if entry is not None else path),
+            path=path if watch else None,
+            key=key,
+            fd=fd,
+            pos=start,
+            delivered=start,
+            last_growth=now,
+        )
+        if entry is not None and start == entry.offset:
+            tracked.head_len, tracked.head = entry.head_len, entry.head
+        self._files[key] = tracked
+        if watch:
+            self._by_path[path] = key
+        self._saved_by_key.pop(key, None)
+        log.info("following %s from byte %d", path, start)
+        return tracked
+
+    def _start_position(
+        self, path: str, fd: int, size: int, key: FileKey, first: bool
+    ) -> tuple[int, FileOffset | None]:
+        entry = self._saved_by_key.get(key)
+        if entry is not None:
+            if entry.offset <= size and self._head_matches(fd, entry.head_len, entry.head):
+                return entry.offset, entry
+            return 0, None  # same inode, other content: a new file
+        if path in self._saved_by_path or not first or self._had_state:
+            return 0, None  # replaced or created since the last run, or appeared while we run: all of it is new
+        if self.from_beginning:
+            return 0, None
+        return self._tail_start(fd, size), None
+
+    @staticmethod
+    def _head_matches(fd: int, head_len: int, head: str) -> bool:
+        if head_len <= 0:
+            return True
+        try:
+            data = os.pread(fd, head_len, 0)
+        except OSError:
+            return False
+        return len(data) == head_len and _hash(data) == head
+
+    @staticmethod
+    def _tail_start(fd: int, size: int) -> int:
+        """The start of the last unfinished line, or the end when the file ends with a newline."""
+        if size == 0:
+            return 0
+        back = min(size, TAIL_SCAN_BYTES)
+        try:
+            data = os.pread(fd, back, size - back)
+        except OSError:
+            return size
+        i = data.rfind(b"\n")
+        if i >= 0:
+            return size - back + i + 1
+        return 0 if back == size else size
+
+    # -- rotation ------------------------------------------------------------------------
+    def _retire(self, tracked: _Tracked, now: float) -> None:
+        if tracked.path is not None:
+            self._by_path.pop(tracked.path, None)
+        tracked.path = None
+        tracked.retired_at = now
+        tracked.last_growth = now
+
+    def _check_paths(self, now: float) -> None:
+        for path, key in list(self._by_path.items()):
+            tracked = self._files[key]
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                self._retire(tracked, now)
+                self.rotations += 1
+                log.info("%s is gone; reading the rest of the old file", path)
+                continue
+            except OSError as exc:
+                self._warn_once(path + ":stat", "cannot stat %s: %s", path, exc.strerror)
+                continue
+            if (st.st_dev, st.st_ino) != key:
+                self._retire(tracked, now)
+                self.rotations += 1
+                log.info("%s was rotated; following the new file from its start", path)
+                self._open(path, now, first=False)
+                continue
+            if st.st_size < tracked.pos or (
+                st.st_size != tracked.size_seen and not self._head_matches(tracked.fd, tracked.head_len, tracked.head)
+            ):
+                self.rotations += 1
+                log.info("%s was truncated (copytruncate); reading from its start", path)
+                tracked.pos = tracked.delivered = 0
+                tracked.pending.clear()
+                tracked.discarding = False
+                tracked.kept = b""
+                tracked.head_len, tracked.head = 0, ""
+                tracked.size_seen = -1
+
+    # -- reading -------------------------------------------------------------------------
+    def _update_head(self, tracked: _Tracked) -> None:
+        if tracked.head_len >= HEAD_BYTES:
+            return
+        try:
+            data = os.pread(tracked.fd, HEAD_BYTES, 0)
+        except OSError:
+            return
+        if len(data) > tracked.head_len:
+            tracked.head_len, tracked.head = len(data), _hash(data)
+
+    def _read(self, tracked: _Tracked, out: list[Line], now: float) -> None:
+        try:
+            size = os.fstat(tracked.fd).st_size
+        except OSError:
+            return
+        if size != tracked.size_seen:
+            tracked.size_seen = size
+            tracked.last_growth = now
+            self._update_head(tracked)
+        before = len(out)
+        read = 0
+        while tracked.pos < size and len(out) < self.max_batch_lines:
+            try:
+                chunk = os.pread(tracked.fd, min(self.read_chunk, size - tracked.pos), tracked.pos)
+            except OSError as exc:
+                self._warn_once(tracked.source + ":read", "cannot read %s: %s", tracked.source, exc.strerror)
+                return
+            if not chunk:
+                return
+            self._split(tracked, chunk, out)
+            read += len(chunk)
+            # one chunk per file per poll keeps the other files going, but always finish a line
+            if read >= self.read_chunk and (len(out) > before or read >= MAX_READ_PER_POLL):
+                return
+
+    def _split(self, tracked: _Tracked, chunk: bytes, out: list[Line]) -> None:
+        base = tracked.pos
+        start = 0
+        while True:
+            if len(out) >= self.max_batch_lines:
+                tracked.pos = base + start  # the rest is read again next time
+                return
+            nl = chunk.find(b"\n", start)
+            if nl < 0:
+                rest = chunk[start:]
+                if not tracked.discarding:
+                    tracked.pending += rest
+                    if len(tracked.pending) > self.max_line_bytes:
+                        tracked.kept = bytes(tracked.pending[: self.max_line_bytes])
+                        tracked.pending.clear()
+                        tracked.discarding = True
+                tracked.pos = base + len(chunk)
+                return
+            if tracked.discarding:
+                data, truncated = tracked.kept, True
+                tracked.discarding, tracked.kept = False, b""
+            else:
+                tracked.pending += chunk[start:nl]
+                data = bytes(tracked.pending)
+                truncated = len(data) > self.max_line_bytes
+                if truncated:
+                    data = data[: self.max_line_bytes]
+            tracked.pending.clear()
+            out.append(Line(tracked.source, tracked.delivered, data, truncated))
+            tracked.delivered = base + nl + 1
+            start = nl + 1
+
+    def _retire_idle(self, now: float, out: list[Line]) -> None:
+        """Close rotated-away files that are read to the end and quiet for ``rotate_wait_s``."""
+        for key, tracked in list(self._files.items()):
+            if tracked.retired_at is None or len(out) >= self.max_batch_lines:
+                continue
+            if tracked.pos < tracked.size_seen or now - tracked.last_growth < self.rotate_wait_s:
+                continue
+            if tracked.pending or tracked.discarding:  # its writer is gone: the unfinished line is final
+                data = tracked.kept if tracked.discarding else bytes(tracked.pending)
+                out.append(Line(tracked.source, tracked.delivered, data, tracked.discarding))
+                tracked.delivered = tracked.pos
+                tracked.pending.clear()
+            self._close_fd(tracked)
+            del self._files[key]
+
+    @staticmethod
+    def _close_fd(tracked: _Tracked) -> None:
+        try:
+            os.close(tracked.fd)
+        except OSError:
+            pass
+
+    # -- saving --------------------------------------------------------------------------
+    def _save(self, entries: list[FileOffset]) -> None:
+        if self.store is None or entries == self._last_saved:
+            return
+        try:
+            self.store.save(entries)
+            self._last_saved = entries
+            self._save_failures = 0
+        except OSError as exc:
+            self.errors += 1
+            self._save_failures += 1
+            if self._save_failures == 1 or self._save_failures % 60 == 0:
+                log.error("cannot save offsets to %s (%d times): %s", self.store.path, self._save_failures, exc)
