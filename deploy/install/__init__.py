@@ -74,7 +74,7 @@ def _task_error(task: GeneratedTask, e: KapacitorError) -> DeployError:
     return DeployError(f"{where}: {e.message}")
 
 
-def plan(client: KapacitorClient, bundle: Bundle) -> list[str]:
+def plan(client: KapacitorClient, bundle: Bundle, env: Mapping[str, str] | None = None) -> list[str]:
     """What a deploy would change, one line each (``+`` create, ``~`` update, ``=`` same)."""
     lines = []
     for t in bundle.tasks:
@@ -95,9 +95,21 @@ def plan(client: KapacitorClient, bundle: Bundle) -> list[str]:
             lines.append(f"~ handler {h.topic}/{h.id}")
         else:
             lines.append(f"= handler {h.topic}/{h.id}")
+    env = dict(os.environ if env is None else env)
     existing = client.httppost_endpoints()
     for ep in bundle.endpoints:
-        lines.append(f"{'~' if ep.endpoint in existing else '+'} httppost endpoint {ep.endpoint}")
+        cur_ep = existing.get(ep.endpoint)
+        try:
+            url = resolve_env(ep.url, env)
+        except KeyError as e:
+            lines.append(f"! httppost endpoint {ep.endpoint} (environment variable {e.args[0]} is not set)")
+            continue
+        if cur_ep is None:
+            lines.append(f"! httppost endpoint {ep.endpoint} is not in kapacitor.conf (see errloop generate)")
+        elif cur_ep.get("url") != url or cur_ep.get("alert-template") != ep.alert_template:
+            lines.append(f"~ httppost endpoint {ep.endpoint}")  # the URL itself may be a secret: not shown
+        else:
+            lines.append(f"= httppost endpoint {ep.endpoint}")
     return lines
 
 
