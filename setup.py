@@ -13,7 +13,9 @@ FOLDERS = {
     "deploy": "errloop.deploy",
     "templates": "errloop.templates",
 }
-DATA = ["*.yaml", "*.yml", "*.j2", "*.proto", "*.pyi", "*.md", "*.conf", "*.json", "*.go", "go.mod", "go.sum", "py.typed"]
+# data files anywhere below a package folder (templates/alerts/, rules/policies/, deploy/demo/service/, …)
+DATA_SUFFIXES = ("yaml", "yml", "j2", "gotmpl", "proto", "pyi", "md", "conf", "json", "jsonl", "go", "mod", "sum")
+DATA = [f"**/*.{suffix}" for suffix in DATA_SUFFIXES] + ["**/py.typed"]
 
 packages: list[str] = []
 for folder, name in FOLDERS.items():
@@ -23,6 +25,6 @@ for folder, name in FOLDERS.items():
 setup(
     packages=packages,
     package_dir={name: folder for folder, name in FOLDERS.items()},
-    package_data={name: DATA + [f"{d}/*" for d in ("policies", "default", "stack", "service")] for name in packages},
+    package_data={name: DATA for name in packages},
     include_package_data=False,
 )

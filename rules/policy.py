@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from errloop.rules import contract
-from errloop.rules.located import Checker, Node, SpecError, parse
+from errloop.rules.located import Checker, Node, Problem, SpecError, parse
 
 API_VERSION = "errloop/v1"
 KIND = "Policy"
@@ -85,9 +85,7 @@ def load_policy(text: str, source: str) -> Policy:
     return policy
 
 
-def _empty(source: str) -> object:
-    from errloop.rules.located import Problem
-
+def _empty(source: str) -> Problem:
     return Problem(source, 1, 1, "empty document: expected a policy (apiVersion, kind, metadata, spec)", "")
 
 
@@ -129,11 +127,12 @@ def _alert(c: Checker, node: Node | None) -> AlertSpec | None:
     classes: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     if when is not None:
-        classes = c.strings(when.get("error_class"))
-        for item in [when.get("error_class")] if when.get("error_class") else []:
-            for _, leaf in item.items() if item.kind == "seq" else [("", item)]:
-                if isinstance(leaf.value, str) and leaf.value not in contract.ERROR_CLASSES:
-                    c.error(leaf, f"{leaf.value!r} is not an error class ({', '.join(contract.ERROR_CLASSES)})")
+        classes_node = when.get("error_class")
+        classes = c.strings(classes_node)
+        leaves = [] if classes_node is None else [n for _, n in classes_node.items()] or [classes_node]
+        for leaf in leaves:
+            if isinstance(leaf.value, str) and leaf.value not in contract.ERROR_CLASSES:
+                c.error(leaf, f"{leaf.value!r} is not an error class ({', '.join(contract.ERROR_CLASSES)})")
         categories = c.strings(when.get("category"), CATEGORY, "category")
     threshold = c.integer(m.get("threshold"), 1, 1_000_000)
     window = c.duration(m.get("window"), 1, 7 * 86400)

@@ -81,10 +81,10 @@ def plan(client: KapacitorClient, bundle: Bundle, env: Mapping[str, str] | None 
         cur = client.get_task(t.id)
         if cur is None:
             lines.append(f"+ task {t.id}")
-        elif cur.get("script", "").strip() != t.script.strip() or cur.get("status") != "enabled":
-            lines.append(
-                f"~ task {t.id} ({'script changed' if cur.get('script', '').strip() != t.script.strip() else 'not enabled'})"
-            )
+        elif cur.get("script", "").strip() != t.script.strip():
+            lines.append(f"~ task {t.id} (script changed)")
+        elif cur.get("status") != "enabled":
+            lines.append(f"~ task {t.id} (not enabled)")
         else:
             lines.append(f"= task {t.id}")
     for h in bundle.handlers:

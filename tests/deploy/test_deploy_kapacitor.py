@@ -90,7 +90,9 @@ def test_uninstall_removes_exactly_what_deploy_created(client: KapacitorClient) 
         after = state(client)
         assert "errloop-quickstart-validation" not in after["tasks"]
         assert not after["handlers"]
-        assert after["httppost"]["errloop-wecom-quickstart-validation-0"]["url"] == "http://set-me-at-deploy-time.invalid/"
+        assert (
+            after["httppost"]["errloop-wecom-quickstart-validation-0"]["url"] == "http://set-me-at-deploy-time.invalid/"
+        )
         assert client.get_task("someone-elses") is not None
     finally:
         client.delete_task("someone-elses")

@@ -69,7 +69,7 @@ def test_duplicate_policy_names_are_refused() -> None:
 
 
 def test_a_hostile_rules_path_cannot_leave_its_literal() -> None:
-    text = POLICY.format(service="orders").replace("spec:\n", "spec:\n  classify: {rules: \"/x') |log() //\"}\n")
+    text = POLICY.format(service="orders").replace("spec:\n", 'spec:\n  classify: {rules: "/x\') |log() //"}\n')
     script = generate([load_policy(text, "p1.yaml")]).tasks[0].script
     assert ".rules('/x\\') |log() //')" in script
     bad = POLICY.format(service="orders").replace("spec:\n", "spec:\n  classify: {rules: '/x\\'}\n")

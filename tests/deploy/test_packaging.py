@@ -38,11 +38,14 @@ def test_clean_install_finds_templates_rules_and_policies(tmp_path: Path) -> Non
     gen = subprocess.run([str(errloop), "generate", "-o", "out"], cwd=outside, capture_output=True, text=True)
     assert gen.returncode == 0, gen.stderr
     script = (outside / "out" / "tasks" / "errloop-quickstart-validation.tick").read_text()
-    assert "@errloop_classify()" in script and "dbrp \"errloop\".\"autogen\"" in script
-    assert (outside / "out" / "kapacitor.conf").read_text().count("[[httppost]]") == 1
+    assert "@errloop_classify()" in script and 'dbrp "errloop"."autogen"' in script
+    conf = (outside / "out" / "kapacitor.conf").read_text().splitlines()
+    assert sum(line.startswith("[[httppost]]") for line in conf) == 1
 
     # default rules + the errlog normaliser through `errloop parse`
-    parsed = subprocess.run([str(errloop), "parse", "-"], input=ZAP_LINE + "\n", cwd=outside, capture_output=True, text=True)
+    parsed = subprocess.run(
+        [str(errloop), "parse", "-"], input=ZAP_LINE + "\n", cwd=outside, capture_output=True, text=True
+    )
     assert parsed.returncode == 0, parsed.stderr
     event = json.loads(parsed.stdout.splitlines()[0])
     assert event["rule_id"] == "validation.field_required"
@@ -51,7 +54,10 @@ def test_clean_install_finds_templates_rules_and_policies(tmp_path: Path) -> Non
     # the package is the installed copy, not this checkout
     where = subprocess.run(
         [str(env_dir / "bin" / "python"), "-c", "import errloop.rules.contract as c; print(c.__file__)"],
-        cwd=outside, capture_output=True, text=True, check=True,
+        cwd=outside,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert str(env_dir) in where and str(ROOT) not in where
     assert sys.version_info >= (3, 11)

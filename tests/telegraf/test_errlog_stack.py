@@ -59,7 +59,7 @@ def test_zap_errors_and_malformed_lines_are_stored(tick_stack: StackConfig) -> N
         f.write(json.dumps(info) + "\n")
         f.write(json.dumps(zap) + "\n")
         f.write('{"level":"error","ts":17327, "msg": "cut off in the mid\n')  # broken JSON
-        f.write("E1127 12:00:00 something a parser does not know, key=\"v\", x=1\n")
+        f.write('E1127 12:00:00 something a parser does not know, key="v", x=1\n')
 
     got = wait_rows(tick_stack, f"SELECT * FROM {contract.EVENTS} WHERE service = '{service}'", 3)
     assert len(got) == 3, got  # the info line is counted and skipped, nothing else is lost

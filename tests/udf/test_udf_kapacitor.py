@@ -92,7 +92,9 @@ stream
         client.define_task(task_id, script, status="enabled")
         try:
             client.wait_executing(task_id)
-            write(tick_stack, [encode(measurement, {"service": "user-api", "fingerprint": "f1"}, fields, time.time_ns())])
+            write(
+                tick_stack, [encode(measurement, {"service": "user-api", "fingerprint": "f1"}, fields, time.time_ns())]
+            )
             deadline = time.monotonic() + 10
             series: list[dict[str, Any]] = []
             while time.monotonic() < deadline and not series:
