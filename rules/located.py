@@ -1,10 +1,10 @@
-"""YAML documents whose every value knows where it was written.
+"""Validating YAML documents whose every value knows where it was written.
 
-Policies and rule files are validated the way a compiler checks a program: every
-problem is reported at once as ``file:line:col: message (field.path)``. This module
-reads YAML through PyYAML's *safe* composer only (no Python objects can be built from a
-document) and wraps each node with its position; :class:`Checker` collects problems while
-a typed model is built from the nodes.
+Policies are validated the way a compiler checks a program: every problem is reported
+at once as ``file:line:col: message (field.path)``. Documents are composed by
+:mod:`errloop.rules.yamlpos` (safe loader, plain tags only, bounded aliases); each node
+is given its dotted path here, and :class:`Checker` collects problems while a typed
+model is built from the nodes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from errloop.rules import yamlpos
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -51,7 +51,6 @@ class Node:
     path: str
     kind: str  # "map", "seq" or "scalar"
     children: tuple[tuple[str, Node], ...] = ()  # for maps: (key, node); for seqs: ("[i]", node)
-    tag: str = ""
 
     def items(self) -> Iterator[tuple[str, Node]]:
         return iter(self.children)
@@ -63,66 +62,24 @@ class Node:
         return None
 
 
-_PLAIN_TAGS = frozenset(
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
-)
-
-
-class _TagError(Exception):
-    def __init__(self, node: yaml.Node) -> None:
-        self.node = node
-
-
-def _wrap(node: yaml.Node, path: str) -> Node:
-    line, col = node.start_mark.line + 1, node.start_mark.column + 1
-    if node.tag not in _PLAIN_TAGS:
-        raise _TagError(node)  # only plain YAML: no !!python/… or application tags
-    if isinstance(node, yaml.MappingNode):
-        kids = []
-        for knode, vnode in node.value:
-            key = str(knode.value)
-            kids.append((key, _wrap(vnode, f"{path}.{key}" if path else key)))
-        return Node({k: n.value for k, n in kids}, line, col, path, "map", tuple(kids))
-    if isinstance(node, yaml.SequenceNode):
-        kids = [(f"[{i}]", _wrap(v, f"{path}[{i}]")) for i, v in enumerate(node.value)]
-        return Node([n.value for _, n in kids], line, col, path, "seq", tuple(kids))
-    return Node(_resolve(node), line, col, path, "scalar", tag=node.tag)
-
-
-class _ScalarLoader(yaml.SafeLoader):
-    def __init__(self) -> None:
-        super().__init__("")
-
-
-_SCALAR_LOADER = _ScalarLoader()
-
-
-def _resolve(node: yaml.Node) -> Any:
-    """The plain Python value of a scalar, as yaml.safe_load would give it."""
-    return _SCALAR_LOADER.construct_object(node, deep=True)
+def _wrap(node: yamlpos.Node, path: str) -> Node:
+    line, col = node.pos.line, node.pos.col
+    if isinstance(node, yamlpos.Map):
+        kids = tuple((k.text, _wrap(v, f"{path}.{k.text}" if path else k.text)) for k, v in node.items)
+        return Node({k: n.value for k, n in kids}, line, col, path, "map", kids)
+    if isinstance(node, yamlpos.Seq):
+        items = tuple((f"[{i}]", _wrap(v, f"{path}[{i}]")) for i, v in enumerate(node.items))
+        return Node([n.value for _, n in items], line, col, path, "seq", items)
+    return Node(node.value, line, col, path, "scalar")
 
 
 def parse(text: str, source: str) -> Node | None:
-    """Compose one YAML document; a syntax error becomes a SpecError with its position."""
+    """Compose one YAML document (errloop.rules.yamlpos); a syntax error becomes a SpecError."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise SpecError([Problem(source, line, col, f"invalid YAML: {e.problem or e}", "")]) from None
-    except yaml.YAMLError as e:
-        raise SpecError([Problem(source, 1, 1, f"invalid YAML: {e}", "")]) from None
-    if root is None:
-        return None
-    try:
-        return _wrap(root, "")
-    except _TagError as e:
-        mark = e.node.start_mark
-        raise SpecError(
-            [Problem(source, mark.line + 1, mark.column + 1, f"invalid YAML: tag {e.node.tag!r} is not allowed", "")]
-        ) from None
-    except yaml.YAMLError as e:
-        raise SpecError([Problem(source, 1, 1, f"invalid YAML: {e}", "")]) from None
+        root = yamlpos.compose(text)
+    except yamlpos.YamlSyntaxError as e:
+        raise SpecError([Problem(source, e.pos.line, e.pos.col, e.message, "")]) from None
+    return None if root is None else _wrap(root, "")
 
 
 @dataclass

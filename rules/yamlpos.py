@@ -16,6 +16,9 @@ import yaml
 
 MAX_NODES = 100_000  # nodes after alias expansion
 MAX_DEPTH = 64  # nesting of mappings and sequences
+PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,8 @@ class _Converter:
             raise YamlSyntaxError(f"document too large: more than {MAX_NODES} nodes after aliases", _pos(node))
         if depth > MAX_DEPTH:
             raise YamlSyntaxError(f"document nested deeper than {MAX_DEPTH} levels", _pos(node))
+        if node.tag not in PLAIN_TAGS:  # only plain YAML: no !!python/… or application tags
+            raise YamlSyntaxError(f"invalid YAML: tag {node.tag!r} is not allowed", _pos(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
         if isinstance(node, yaml.SequenceNode):
