@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,7 +50,7 @@ def cmd_parse(a: argparse.Namespace) -> int:
             )
             if c.retry_after_s is not None:
                 out["retry_after_s"] = c.retry_after_s
-            print(json.dumps(out, ensure_ascii=False, sort_keys=True))
+            print(json.dumps(out, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8", "replace").decode())
     return 0
 
 
@@ -198,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rules", help="classification rules file (default: the bundled rules)")
     s.add_argument("--service", default="", help="service name when the log does not say")
     s.add_argument("--env", default="")
+    s.add_argument("--host", default=socket.gethostname(), help="host tag (default: this machine's name)")
     s.set_defaults(fn=cmd_parse)
 
     s = sub.add_parser("udf", help="run a Kapacitor UDF (what kapacitor.conf points at)")
