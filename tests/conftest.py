@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,12 +51,19 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def tick_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[run.StackConfig]:
     state = Path(os.environ.get("ERRLOOP_TEST_STACK_DIR") or tmp_path_factory.mktemp("stack"))
+    # a socket-mode UDF must be listening before kapacitord starts (it asks every UDF for its info)
+    sock = Path(tempfile.mkdtemp(prefix="errloop-sock-")) / "mirror.sock"  # short: unix socket paths are limited
+    mirror = subprocess.Popen(
+        [sys.executable, "-m", "errloop.udf", "errloop_mirror", "--socket", str(sock)], stderr=subprocess.DEVNULL
+    )
+    _wait_for_socket(sock, mirror)
+    socket_udf = f'\n[udf.functions.errloop_test_mirror_socket]\n  socket = "{sock}"\n  timeout = "10s"\n'
     cfg = run.StackConfig(
         state_dir=state,
         influx_port=free_port(),
         influx_rpc_port=free_port(),
         kapacitor_port=free_port(),
-        kapacitor_extra=bundled_httppost_conf() + TEST_UDFS,
+        kapacitor_extra=bundled_httppost_conf() + TEST_UDFS + socket_udf,
     )
     try:
         run.up(cfg, say=lambda line: print(line, flush=True))
@@ -61,10 +71,21 @@ def tick_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[run.StackCo
         for program in run.PROGRAMS:
             print(f"--- {program} log ---\n{run.tail(cfg.log_path(program), 80)}")
         run.down(cfg, say=print)
+        mirror.terminate()
         raise
     yield cfg
     if not os.environ.get("ERRLOOP_KEEP_STACK"):
         run.down(cfg, say=lambda line: None)
+        mirror.terminate()
+        mirror.wait(10)
+
+
+def _wait_for_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the socket-mode mirror UDF did not start (exit {proc.poll()})")
+        time.sleep(0.05)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -111,3 +111,27 @@ stream
             assert row["event_id"] == "e" * 20 and row["window_count"] == 1 and row["fp_count"] == 1
         finally:
             client.delete_task(task_id)
+
+
+def test_socket_mode_udf_serves_a_task(tick_stack: StackConfig) -> None:
+    """One long-lived `errloop udf errloop_mirror --socket PATH`, one connection per task."""
+    task_ids = [f"test-sock-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    with KapacitorClient(tick_stack.kapacitor_url) as client:
+        try:
+            for task_id in task_ids:
+                script = f"""dbrp "errloop"."autogen"
+stream
+    |from().measurement('{task_id}')
+    @errloop_test_mirror_socket()
+    |count('v')
+"""
+                client.define_task(task_id, script, status="enabled")
+                client.wait_executing(task_id)
+            t0 = time.time_ns()
+            for task_id in task_ids:
+                write(tick_stack, [encode(task_id, {"k": "v"}, {"v": float(i)}, t0 + i) for i in range(25)])
+            for task_id in task_ids:
+                assert wait_stat(client, task_id, "errloop_test_mirror_socket", "emitted", 25) == 25
+        finally:
+            for task_id in task_ids:
+                client.delete_task(task_id)
