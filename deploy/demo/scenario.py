@@ -103,8 +103,9 @@ def main(keep: bool = False, requests: int = 1, say: Callable[[str], None] = pri
     try:
         say('errloop demo — the quick start: POST /api/v1/users {"name":"","email":"invalid"}')
         _show(say, "1. TICK stack (InfluxDB, Kapacitor, Telegraf) on loopback")
+        already_up = all(run.running_pid(cfg, program) is not None for program in run.PROGRAMS)
         run.up(cfg, say=say)
-        if not keep:
+        if not keep and not already_up:  # a stack someone else started stays up
             started.append(lambda: run.down(cfg, say=lambda _: None))
         wecom = FakeWeCom().start()
         started.append(wecom.stop)
