@@ -95,6 +95,18 @@ STAGES: Final = ("logged", "ingested", "classified", "alerted", "action", "recor
 INGEST_COUNTERS: Final = ("lines_read", "events", "unparsed", "truncated", "rotations", "errors")
 
 
+# Newlines inside string fields travel as Unicode control pictures: Telegraf's execd reads
+# line protocol line by line and its parser refuses the escape "\n". Whoever matches on
+# the text (the classifier) or shows it to a person restores them.
+CONTROL_PICTURES: Final[dict[str, str]] = {"\n": "\u240a", "\r": "\u240d", "\f": "\u240c"}
+RESTORE_TABLE: Final = str.maketrans({v: k for k, v in CONTROL_PICTURES.items()})
+
+
+def restore_newlines(text: str) -> str:
+    """Undo the control-picture substitution of string fields (␊ → LF, ␍ → CR, ␌ → FF)."""
+    return text.translate(RESTORE_TABLE)
+
+
 def split(event: Mapping[str, Value], tag_keys: tuple[str, ...]) -> tuple[dict[str, str], dict[str, Value]]:
     """Separate an event mapping into (tags, fields); empty tags are left out."""
     tags = {k: str(event[k]) for k in tag_keys if k in event and event[k] != ""}

@@ -43,6 +43,8 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from errloop.rules.contract import CONTROL_PICTURES, RESTORE_TABLE, restore_newlines
+
 __all__ = [
     "CONTROL_PICTURES",
     "MAX_STRING_BYTES",
@@ -61,10 +63,6 @@ _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**63 - 1
 _CONTROL_IN_NAMES: Final = frozenset("\t\n\v\f\r")
 
-CONTROL_PICTURES: Final[dict[str, str]] = {"\n": "\u240a", "\r": "\u240d", "\f": "\u240c"}
-"""String fields: a character no parser accepts raw on one line → its Unicode control picture."""
-
-RESTORE_TABLE: Final = str.maketrans({v: k for k, v in CONTROL_PICTURES.items()})
 _PICTURES_TABLE: Final = str.maketrans(CONTROL_PICTURES)
 
 _TAG_VALUE_TABLE: Final = str.maketrans(
@@ -90,11 +88,6 @@ _name_cache: dict[tuple[str, str], str] = {}  # (kind, name) -> escaped, for nam
 
 class LineProtocolError(ValueError):
     """A point that cannot be written as line protocol; the message names the part at fault."""
-
-
-def restore_newlines(text: str) -> str:
-    """Undo the control-picture substitution of string fields (␊ → LF, ␍ → CR, ␌ → FF)."""
-    return text.translate(RESTORE_TABLE)
 
 
 def _check_name(kind: str, name: str) -> None:

@@ -110,3 +110,32 @@ def test_window_memory_is_bounded() -> None:
 def test_window_must_be_positive() -> None:
     with pytest.raises(ValueError):
         WindowCounter(0)
+
+
+class CapturingEmitter:
+    """Collects what a handler emits (in-process, instead of the protocol writer)."""
+
+    def __init__(self) -> None:
+        from errloop.udf.agent import Counters
+
+        self.points: list[object] = []
+        self.counters = Counters()
+
+    def point(self, point: object) -> None:
+        self.points.append(point)
+
+
+def test_classify_matches_the_text_with_its_newlines_restored() -> None:
+    """The errlog plugin ships newlines as ␊; line-anchored rules must still match."""
+    from errloop.udf.agent import udf_pb2
+    from errloop.udf.classify.handler import ClassifyHandler
+
+    emitter = CapturingEmitter()
+    handler = ClassifyHandler(emitter)  # type: ignore[arg-type]
+    point = udf_pb2.Point(name="errloop_events", time=1)
+    point.tags["service"] = "orders"
+    point.fieldsString["error_chain"] = "goroutine 7 [running]:\u240apanic: something odd happened\u240amain.main()"
+    handler.point(point)
+    out = emitter.points[0]
+    assert out.tags["category"] == "custom_panic", dict(out.tags)  # type: ignore[attr-defined]
+    assert out.fieldsString["error_chain"].count("\u240a") == 2  # type: ignore[attr-defined]  # stored unchanged

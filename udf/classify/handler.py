@@ -131,7 +131,8 @@ class ClassifyHandler(Handler):
             rules = self.rules = default_rules()
         tags = point.tags
         event: contract.Event = dict(tags)
-        event.update(point.fieldsString)
+        for name, text in point.fieldsString.items():  # match on the text as the service wrote it
+            event[name] = text.translate(contract.RESTORE_TABLE)
         event.update(point.fieldsInt)
         event.update(point.fieldsDouble)
         event.update(point.fieldsBool)
