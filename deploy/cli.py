@@ -67,16 +67,33 @@ def cmd_telegraf(a: argparse.Namespace) -> int:
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
+    """Policies and stand-alone decision trees (a file holding only a YAML list of nodes)."""
     from errloop.deploy.install import load_policies
+    from errloop.rules.decision import load_tree
+    from errloop.rules.located import Problem, parse
 
-    try:
-        policies = load_policies(Path(f) for f in a.files)
-    except SpecError as e:
-        print(e, file=sys.stderr)
-        return 1
-    for p in policies:
-        print(f"{p.source}: ok (policy {p.name})")
-    return 0
+    problems: list[Problem] = []
+    ok: list[str] = []
+    for name in a.files:
+        path = Path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+            root = parse(text, name)
+            if root is not None and root.kind == "seq":
+                tree = load_tree(text, name)
+                ok.append(f"{name}: ok (decision tree, {len(tree)} top-level node(s))")
+            else:
+                policy = load_policies([path])[0]
+                ok.append(f"{name}: ok (policy {policy.name})")
+        except SpecError as e:
+            problems += e.problems
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(Problem(name, 1, 1, f"cannot read: {e}", ""))
+    for p in problems:
+        print(p, file=sys.stderr)
+    for line in ok:
+        print(line)
+    return 1 if problems else 0
 
 
 def _bundle(a: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -212,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", required=True)
     s.set_defaults(fn=cmd_telegraf)
 
-    s = sub.add_parser("validate", help="check policy files; every problem as file:line:col")
+    s = sub.add_parser("validate", help="check policies and decision trees; every problem as file:line:col")
     s.add_argument("files", nargs="+")
     s.set_defaults(fn=cmd_validate)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from errloop.rules import contract
+from errloop.rules.decision import TreeNode, check_tree
 from errloop.rules.located import Checker, Node, Problem, SpecError, parse
 
 API_VERSION = "errloop/v1"
@@ -63,6 +64,8 @@ class Policy:
     alert: AlertSpec
     notify: tuple[Notify, ...]
     source: str  # file the policy came from
+    decision: tuple[TreeNode, ...] = ()  # the decision tree (design document chapter 4.1 form)
+    decision_ref: str = ""  # a tree file named by the policy, relative to it; the loader reads it
 
     @property
     def task_id(self) -> str:
@@ -104,7 +107,7 @@ def _policy(c: Checker, root: Node) -> Policy | None:
     name = c.string(meta.get("name"), NAME, "policy name") if meta else None
     description = (c.string(meta.get("description")) if meta and meta.get("description") else None) or ""
 
-    spec = c.mapping(top.get("spec"), {"service", "classify", "alert", "notify"}, {"service", "alert"})
+    spec = c.mapping(top.get("spec"), {"service", "classify", "alert", "notify", "decision"}, {"service", "alert"})
     if spec is None:
         return None
     service = c.string(spec.get("service"), SERVICE, "service name")
@@ -114,9 +117,21 @@ def _policy(c: Checker, root: Node) -> Policy | None:
         rules = c.string(classify.get("rules")) or "default"
     alert = _alert(c, spec.get("alert"))
     notify = tuple(n for n in (_notify(c, item) for item in c.seq(spec.get("notify"))) if n is not None)
-    if None in (name, service, alert):
+    decision, decision_ref = _decision(c, spec.get("decision"))
+    if name is None or service is None or alert is None:
         return None
-    return Policy(name or "", description, service or "", rules, alert, notify, c.source)  # type: ignore[arg-type]
+    return Policy(name, description, service, rules, alert, notify, c.source, decision, decision_ref)
+
+
+def _decision(c: Checker, node: Node | None) -> tuple[tuple[TreeNode, ...], str]:
+    """``decision:`` is a tree written inline (a list of nodes) or ``{tree: file.yaml}``."""
+    if node is None:
+        return (), ""
+    if node.kind == "seq":
+        return check_tree(c, node), ""
+    m = c.mapping(node, {"tree"}, {"tree"})
+    ref = c.string(m.get("tree")) if m is not None else None
+    return (), ref or ""
 
 
 def _alert(c: Checker, node: Node | None) -> AlertSpec | None:

@@ -9,6 +9,7 @@ its line and column.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,12 +19,13 @@ from typing import Any
 from errloop.deploy.generate import Bundle, GeneratedTask
 from errloop.deploy.kapacitor import KapacitorClient, KapacitorError
 from errloop.deploy.kapacitor.client import tick_position
+from errloop.rules.decision import load_tree
 from errloop.rules.located import Problem, SpecError
 from errloop.rules.policy import Policy, load_policy, resolve_env
 
 
 def load_policies(paths: Iterable[Path]) -> list[Policy]:
-    """Read and validate policy files; one SpecError listing the problems of all of them."""
+    """Read and validate policy files (and the tree files they name); one SpecError for all problems."""
     policies, problems = [], []
     for path in paths:
         try:
@@ -32,9 +34,18 @@ def load_policies(paths: Iterable[Path]) -> list[Policy]:
             problems.append(Problem(str(path), 1, 1, f"cannot read: {e}", ""))
             continue
         try:
-            policies.append(load_policy(text, str(path)))
+            policy = load_policy(text, str(path))
+            if policy.decision_ref:
+                tree_path = path.parent / policy.decision_ref
+                tree_text = tree_path.read_text(encoding="utf-8")
+                policy = dataclasses.replace(policy, decision=load_tree(tree_text, str(tree_path)))
+            policies.append(policy)
         except SpecError as e:
             problems += e.problems
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(
+                Problem(str(path), 1, 1, f"cannot read the decision tree it names: {e}", "spec.decision.tree")
+            )
     if problems:
         raise SpecError(problems)
     return policies
