@@ -44,7 +44,7 @@ def test_every_problem_is_reported_with_its_position() -> None:
     assert got == [
         "p.yaml:1:13: unsupported apiVersion 'errloop/v2' (this errloop reads errloop/v1) (apiVersion)",
         "p.yaml:3:18: 'Not_Valid' is not a valid policy name (must match [a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?) (metadata.name)",
-        "p.yaml:6:11: unknown key 'colour' (allowed: alert, classify, notify, service) (spec.colour)",
+        "p.yaml:6:11: unknown key 'colour' (allowed: alert, classify, decision, notify, service) (spec.colour)",
         "p.yaml:8:16: -1 is out of range [1, 1000000] (spec.alert.threshold)",
         "p.yaml:9:13: '90x' is not a duration (an integer and one of ms, s, m, h, d, w) (spec.alert.window)",
         "p.yaml:10:26: 'bizness' is not an error class (business, system, transient, unknown) (spec.alert.when.error_class[0])",
