@@ -29,6 +29,8 @@ class UnsafeValue(ValueError):
 def _check_text(value: str) -> None:
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         raise UnsafeValue(f"control character in {value!r}")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):  # YAML "\ud800" escapes: not encodable text
+        raise UnsafeValue(f"lone surrogate in {value!r}")
 
 
 def tick_str(value: object) -> TickSafe:

@@ -41,7 +41,7 @@ def test_tick_str_round_trips_through_the_lexer(text: str) -> None:
     assert unquote_tick(tick_str(text)) == text
 
 
-@pytest.mark.parametrize("text", ["a\nb", "x\x00", "tab\there", "end\\"])
+@pytest.mark.parametrize("text", ["a\nb", "x\x00", "tab\there", "end\\", "\ud800x"])
 def test_tick_str_refuses_control_characters_and_trailing_backslash(text: str) -> None:
     with pytest.raises(UnsafeValue):
         tick_str(text)
