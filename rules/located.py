@@ -16,6 +16,7 @@ from typing import Any
 
 from errloop.rules import yamlpos
 
+_BAD_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")  # tab and newline are text
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -118,6 +119,9 @@ class Checker:
             return None
         if node.kind != "scalar" or not isinstance(node.value, str):
             self.error(node, f"expected a string, got {_kind(node)}")
+            return None
+        if _BAD_TEXT.search(node.value):
+            self.error(node, f"{node.value!r} holds a control character or a lone surrogate")
             return None
         if pattern is not None and not pattern.fullmatch(node.value):
             self.error(node, f"{node.value!r} is not a valid {what or 'value'} (must match {pattern.pattern})")

@@ -29,6 +29,7 @@ NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 SERVICE = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 CATEGORY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]{0,63})(?::-([^}]*))?\}")
+PATH = re.compile(r"[^\x00-\x1f\x7f]{1,4096}")
 LEVELS = ("info", "warn", "crit")
 NOTIFY_KINDS = ("wecom", "post")
 
@@ -114,7 +115,7 @@ def _policy(c: Checker, root: Node) -> Policy | None:
     rules = "default"
     classify = c.mapping(spec.get("classify"), {"rules"})
     if classify is not None and classify.get("rules") is not None:
-        rules = c.string(classify.get("rules")) or "default"
+        rules = c.string(classify.get("rules"), PATH, "rules file path") or "default"
     alert = _alert(c, spec.get("alert"))
     notify = tuple(n for n in (_notify(c, item) for item in c.seq(spec.get("notify"))) if n is not None)
     decision, decision_ref = _decision(c, spec.get("decision"))
