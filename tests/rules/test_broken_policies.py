@@ -64,7 +64,7 @@ def mutants(text: str) -> Iterator[tuple[str, str, int]]:
             out[no - 1] = f"{m['indent']}{m['key']}: {wrong}"
             yield f"{m['key']}@{no}={wrong}", "\n".join(out) + "\n", no
         out = [*lines]
-        out.insert(no, f"{' ' * (len(m['indent']) if not m['indent'].strip() else len(m['indent']))}colour: red")
+        out.insert(no, f"{' ' * len(m['indent'])}colour: red")
         yield f"unknown-key-after-{no}", "\n".join(out) + "\n", no + 1
         out = [*lines]
         del out[no - 1]
