@@ -3,8 +3,13 @@
 The *reader* (the thread calling :meth:`Connection.run`) reads the byte stream, splits it
 into frames, parses each frame into a fresh ``Request`` and answers keepalives itself, so
 they are answered even while the handler is busy. Every other request goes, in order, in
-batches of at most :data:`BATCH_MAX` requests, through a queue of at most
+batches of at most :data:`BATCH_MAX` items, through a queue of at most
 :data:`QUEUE_BATCHES` batches to the *worker* thread, which calls the handler.
+
+Points skip the parse when the handler allows it (:func:`point_mode`): a pass-through
+handler gets runs of point frames forwarded as they are (:data:`FORWARD`; a ``Request``
+holding only a point is byte for byte the ``Response`` holding it), a handler with
+``POINT_BYTES`` gets each serialized ``Point`` (:data:`BYTES`).
 
 Back-pressure: when the queue is full the reader stops reading, so Kapacitor's writes
 block instead of this process growing. While it waits, the reader sends an unsolicited
@@ -36,12 +41,12 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Final
+from typing import Final, NamedTuple
 
 from google.protobuf.message import DecodeError
 
 from errloop.udf.agent import udf_pb2
-from errloop.udf.agent.framing import FrameDecoder, FramingError
+from errloop.udf.agent.framing import FrameDecoder, FramingError, decode_uvarint
 from errloop.udf.agent.handler import Handler, InitError
 from errloop.udf.agent.options import Info, OptionError, Options, parse_options
 from errloop.udf.agent.output import Counters, Emitter, Writer
@@ -49,11 +54,25 @@ from errloop.udf.agent.output import Counters, Emitter, Writer
 log = logging.getLogger("errloop.udf")
 
 HandlerFactory = Callable[[Emitter], Handler]
-Batch = list[tuple[str, udf_pb2.Request]]
+
+
+class RawPoints(NamedTuple):
+    """Consecutive point requests left unparsed, for a handler that passes points through.
+
+    ``frames`` is a slice of the input stream (length prefixes included). Each frame is a
+    ``Request`` whose only content is its ``point`` member: byte for byte the ``Response``
+    carrying the same point (both oneofs put ``point`` at field 17), so it is written out as is.
+    """
+
+    frames: bytes
+    points: int
+
+
+Batch = list[tuple[str, udf_pb2.Request | RawPoints | bytes]]
 
 READ_SIZE: Final = 256 * 1024
 BATCH_MAX: Final = 256  # requests per queue item
-QUEUE_BATCHES: Final = 16  # queue items: at most BATCH_MAX * QUEUE_BATCHES requests in flight
+QUEUE_BATCHES: Final = 4  # queue items: at most BATCH_MAX * QUEUE_BATCHES requests in flight
 HEARTBEAT_S: Final = 1.0
 STALL_WARN_S: Final = 30.0
 FLUSH_EVERY_S: Final = 0.05  # flush at least this often while input keeps coming
@@ -64,6 +83,43 @@ EXIT_OK: Final = 0
 EXIT_PROTOCOL: Final = 2
 
 _DATA: Final = frozenset({"point", "begin", "end"})
+RAW: Final = "raw"  # batch item kind: RawPoints
+POINT_BYTES: Final = "point_bytes"  # batch item kind: one serialized Point, for Handler.point_bytes
+
+# how the reader hands points to the current handler
+PARSE: Final = 0  # a parsed Request each
+FORWARD: Final = 1  # runs of unparsed frames, written out as they are (passes_points_through)
+BYTES: Final = 2  # each Point's bytes, unparsed (Handler.POINT_BYTES)
+
+
+def passes_points_through(handler: Handler) -> bool:
+    """True when ``handler.point`` is :meth:`Handler.point` (emit unchanged): points may skip parsing."""
+    return type(handler).point is Handler.point
+
+
+def point_mode(handler: Handler) -> int:
+    """:data:`FORWARD`, :data:`BYTES` or :data:`PARSE`: how points reach ``handler``."""
+    if passes_points_through(handler) and type(handler).point_bytes is Handler.point_bytes:
+        return FORWARD
+    return BYTES if handler.POINT_BYTES else PARSE
+
+
+def _point_payload(buf: bytes, start: int, stop: int) -> int:
+    """Where the Point starts if ``buf[start:stop]`` is a Request holding exactly one ``point`` member; else -1."""
+    if stop - start < 3 or buf[start] != 0x8A or buf[start + 1] != 0x01:
+        return -1
+    size = buf[start + 2]
+    if size < 0x80:
+        return start + 3 if start + 3 + size == stop else -1
+    if stop - start > 4 and buf[start + 3] < 0x80:  # two-byte size: points of 128 B to 16 KiB
+        return start + 4 if start + 4 + ((size & 0x7F) | (buf[start + 3] << 7)) == stop else -1
+    try:
+        decoded = decode_uvarint(buf, start + 2)
+    except FramingError:
+        return -1
+    if decoded is None or decoded[0] + decoded[1] != stop:
+        return -1
+    return decoded[1]
 
 
 class ErrorReporter:
@@ -126,6 +182,7 @@ class Connection:
         self._factory = factory
         self._read = read
         self.handler = factory(self.emitter)
+        self._point_mode = point_mode(self.handler)  # read by the reader, set by the worker
         self._options: Options | None = None
         self._queue: queue.Queue[Batch | None] = queue.Queue(queue_batches)
         self._batch_max = batch_max
@@ -172,8 +229,36 @@ class Connection:
             if not data:
                 decoder.finish()
                 return
+            chunk, starts, stops = decoder.feed_spans(data)
             batch: Batch = []
-            for body in decoder.feed(data):
+            mode = self._point_mode
+            run_from = -1  # frame start of the current run of unparsed points
+            run_count = 0
+            frame_start = 0
+            for start, stop in zip(starts, stops, strict=True):
+                if mode:
+                    payload = _point_payload(chunk, start, stop)
+                    if payload >= 0:
+                        if mode == BYTES:
+                            batch.append((POINT_BYTES, chunk[payload:stop]))
+                            if len(batch) >= batch_max:
+                                self._put(batch)
+                                batch = []
+                        elif run_count == 0:
+                            run_from = frame_start
+                            run_count = 1
+                        else:
+                            run_count += 1
+                        frame_start = stop
+                        continue
+                if run_count:
+                    batch.append((RAW, RawPoints(chunk[run_from:frame_start], run_count)))
+                    run_count = 0
+                    if len(batch) >= batch_max:
+                        self._put(batch)
+                        batch = []
+                frame_start = stop
+                body = chunk[start:stop]
                 req = request_cls()  # a fresh parse target per message, never reused
                 try:
                     req.ParseFromString(body)
@@ -192,6 +277,8 @@ class Connection:
                     if len(batch) >= batch_max:
                         self._put(batch)
                         batch = []
+            if run_count:
+                batch.append((RAW, RawPoints(chunk[run_from:frame_start], run_count)))
             if batch:
                 self._put(batch)
 
@@ -248,15 +335,28 @@ class Connection:
                 if kind == "point":
                     counters.points_in += 1
                     try:
-                        handler.point(req.point)
+                        handler.point(req.point)  # type: ignore[union-attr]
                     except Exception as exc:
                         counters.errors += 1
                         errors.report("point", exc)
+                elif kind == POINT_BYTES:
+                    counters.points_in += 1
+                    try:
+                        handler.point_bytes(req)  # type: ignore[arg-type]
+                    except Exception as exc:
+                        counters.errors += 1
+                        errors.report("point", exc)
+                elif kind == RAW:
+                    assert isinstance(req, RawPoints)
+                    self._raw(handler, req)
                 elif kind in _DATA:
+                    assert isinstance(req, udf_pb2.Request)
                     self._data(handler, kind, req)
                 else:
+                    assert isinstance(req, udf_pb2.Request)
                     self._control(kind, req)
                     handler = self.handler  # restore may have replaced it
+                    self._point_mode = point_mode(handler)
                 if monotonic() - writer.last_flush >= FLUSH_EVERY_S:  # slow handler or endless input
                     writer.flush()
             self._progress += 1
@@ -268,6 +368,25 @@ class Connection:
             counters.errors += 1
             errors.report("close", exc)
         writer.flush()
+
+    def _raw(self, handler: Handler, raw: RawPoints) -> None:
+        self.counters.points_in += raw.points
+        mode = point_mode(handler)
+        if mode == FORWARD:
+            self.writer.write_frames(raw.frames, raw.points)
+            return
+        # the handler changed under the reader (a restore built another class): hand them over singly
+        chunk, starts, stops = FrameDecoder().feed_spans(raw.frames)
+        for start, stop in zip(starts, stops, strict=True):
+            payload = chunk[_point_payload(chunk, start, stop) : stop]
+            try:
+                if mode == BYTES:
+                    handler.point_bytes(payload)
+                else:
+                    handler.point(udf_pb2.Point.FromString(payload))
+            except Exception as exc:
+                self.counters.errors += 1
+                self._errors.report("point", exc)
 
     def _data(self, handler: Handler, kind: str, req: udf_pb2.Request) -> None:
         try:

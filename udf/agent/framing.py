@@ -98,11 +98,23 @@ class FrameDecoder:
         Raises :class:`FramingError` at a broken prefix; the complete messages before it
         are returned first and the error is raised by the next call.
         """
+        chunk, starts, stops = self.feed_spans(data)
+        return [chunk[start:stop] for start, stop in zip(starts, stops, strict=True)]
+
+    def feed_spans(self, data: bytes) -> tuple[bytes, list[int], list[int]]:
+        """Like :meth:`feed`, without cutting the bodies out: ``(chunk, starts, stops)``.
+
+        ``chunk`` holds every complete frame now available, prefixes included; body ``i`` is
+        ``chunk[starts[i]:stops[i]]`` and frame ``i`` (with its prefix) starts where body
+        ``i - 1`` stops (0 for the first). Consecutive frames can thus be forwarded as one
+        slice of ``chunk``.
+        """
         if self._error is not None:
             raise self._error
         buf = self._buf
         buf += data
-        out: list[bytes] = []
+        starts: list[int] = []
+        stops: list[int] = []
         pos = 0
         end = len(buf)
         try:
@@ -120,15 +132,22 @@ class FrameDecoder:
                 stop = start + size
                 if stop > end:
                     break
-                out.append(bytes(buf[start:stop]))
+                starts.append(start)
+                stops.append(stop)
                 pos = stop
         except FramingError as exc:
-            if not out:
+            if not starts:
                 raise
             self._error = exc
-        if pos:
+        if not pos:
+            return b"", starts, stops
+        if pos == end:
+            chunk = bytes(buf)
+            buf.clear()
+        else:
+            chunk = bytes(buf[:pos])
             del buf[:pos]
-        return out
+        return chunk, starts, stops
 
     @property
     def pending(self) -> int:

@@ -13,6 +13,7 @@ Defaults are the safe answer for each request, so a handler only writes what it 
 ``snapshot()``     ``b""`` (Kapacitor then keeps its previous snapshot, if any)
 ``restore(data)``  accept; if it raises, the runtime starts the handler empty
 ``point(p)``       pass the point through unchanged
+``point_bytes``    only with ``POINT_BYTES = True``: parse, then ``point``
 ``begin_batch``    pass through
 ``end_batch``      pass through
 ``close()``        nothing; called after the last request, before the final flush
@@ -25,6 +26,7 @@ request, so it may be edited in place and emitted.
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 from errloop.udf.agent import udf_pb2
 from errloop.udf.agent.options import Info, Options
@@ -37,6 +39,10 @@ class InitError(Exception):
 
 class Handler(abc.ABC):
     """One UDF node's logic. Subclasses define :meth:`info` and override what they need."""
+
+    #: True: the runtime hands points to :meth:`point_bytes` unparsed (for handlers that
+    #: parse, or only partly look at, points themselves); False: to :meth:`point`, parsed.
+    POINT_BYTES: ClassVar[bool] = False
 
     def __init__(self, emitter: Emitter) -> None:
         self.emitter = emitter
@@ -69,6 +75,15 @@ class Handler(abc.ABC):
     def point(self, point: udf_pb2.Point) -> None:
         """One data point (stream, or inside a batch)."""
         self.emitter.point(point)
+
+    def point_bytes(self, payload: bytes) -> None:
+        """One data point as its serialized ``Point`` (only called when :attr:`POINT_BYTES` is set).
+
+        The default parses it and calls :meth:`point`. ``self.emitter.point_bytes`` sends a
+        serialized Point; protobuf lets fields be appended to one (for a map entry or a scalar,
+        the last occurrence wins), so ``payload + more`` is a valid edited point.
+        """
+        self.point(udf_pb2.Point.FromString(payload))
 
     def begin_batch(self, begin: udf_pb2.BeginBatch) -> None:
         """Start of a batch."""

@@ -91,6 +91,22 @@ class Writer:
             if flush or len(buf) >= FLUSH_AT:
                 self._flush_locked()
 
+    def write_frames(self, frames: bytes, points: int) -> None:
+        """Write ``points`` already framed point Responses (a pass-through run), counted as points out."""
+        flush = threading.get_ident() != self.deferred_thread
+        with self._lock:
+            if self.broken:
+                self.counters.dropped_writes += points
+                return
+            self.counters.points_out += points
+            buf = self._buf
+            if not buf and (flush or len(frames) >= FLUSH_AT):
+                self._send_locked(frames)  # nothing to keep in order before it: no copy
+                return
+            buf += frames
+            if flush or len(buf) >= FLUSH_AT:
+                self._flush_locked()
+
     def _write(self, parts: tuple[bytes, ...], flush: bool) -> None:
         with self._lock:
             if self.broken:
@@ -113,6 +129,9 @@ class Writer:
     def _flush_locked(self) -> None:
         data = bytes(self._buf)
         self._buf.clear()
+        self._send_locked(data)
+
+    def _send_locked(self, data: bytes) -> None:
         self.last_flush = time.monotonic()
         try:
             self._sink(data)
@@ -134,6 +153,10 @@ class Emitter:
     def point(self, point: udf_pb2.Point) -> None:
         """Emit one point (stream output, or a point inside an open batch)."""
         self._writer.write_member(_KEY_POINT, point.SerializeToString())
+
+    def point_bytes(self, payload: bytes) -> None:
+        """Emit one point given as its serialized ``Point``."""
+        self._writer.write_member(_KEY_POINT, payload)
 
     def begin_batch(self, begin: udf_pb2.BeginBatch) -> None:
         """Open an output batch."""

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Final
+from typing import Final, NamedTuple
 
 from errloop.rules import contract
 from errloop.rules.classify import Classification, RuleError, RuleSet, default_rules, load_rules
-from errloop.udf.agent import Edge, Handler, Info, InitError, Options, OptionSpec, ValueType, udf_pb2
+from errloop.udf.agent import Edge, Handler, Info, InitError, Options, OptionSpec, ValueType, pointbytes, udf_pb2
 from errloop.udf.agent.output import Emitter
+from errloop.udf.classify.cache import ClassificationCache
 from errloop.udf.classify.state import FINGERPRINT_CAPACITY, FingerprintTable, SnapshotError, WindowCounter
 
 log = logging.getLogger("errloop.udf")
@@ -45,6 +46,103 @@ CLASSIFIED_NS, FP_COUNT, WINDOW_COUNT = _COMPUTED
 _OUTPUT_NAMES: Final = frozenset((*ADDED_TAGS, *ADDED_FIELDS))
 _STR_FIELDS: Final = tuple(f for f in _FROM_CLASSIFICATION if contract.CLASSIFIED_FIELDS[f] is str)
 _FLOAT_FIELDS: Final = tuple(f for f in _FROM_CLASSIFICATION if contract.CLASSIFIED_FIELDS[f] is float)
+# contract.restore_newlines as str.replace calls (C speed; str.translate goes character by
+# character): the same result, since every picture maps to one character that is no picture
+_RENAMED: Final = pointbytes.name(contract.CLASSIFIED)
+_CLASSIFIED_NS_FIELD: Final = pointbytes.IntField(CLASSIFIED_NS)
+_FP_COUNT_FIELD: Final = pointbytes.IntField(FP_COUNT)
+_WINDOW_COUNT_FIELD: Final = pointbytes.IntField(WINDOW_COUNT)
+_PICTURES: Final = tuple((picture, char) for char, picture in contract.CONTROL_PICTURES.items())
+
+
+def restore_newlines(text: str) -> str:
+    """``contract.restore_newlines(text)``, fast: ASCII text (most fields) is returned as is."""
+    if text.isascii():
+        return text
+    for picture, char in _PICTURES:
+        if picture in text:
+            text = text.replace(picture, char)
+    return text
+
+
+class _Added(NamedTuple):
+    """What one classification adds to a point, ready to set (kept with it in the cache)."""
+
+    result: Classification
+    tags: tuple[tuple[str, str], ...]
+    strings: tuple[tuple[str, str], ...]
+    floats: tuple[tuple[str, float], ...]
+    encoded: bytes | None  # the rename and all of the above as Point fields to append (None: not encodable)
+
+
+class PointView:
+    """An incoming point read as an event, one value at a time (upb maps are slow to copy whole).
+
+    ``get(name)`` gives what ``event()[name]`` gives: a name present in several maps takes
+    the value of the last one the event is built from (tags, strings, ints, doubles, bools);
+    string fields come with their newlines restored.
+    """
+
+    __slots__ = ("_event", "_numbers", "_strings", "_tags", "point")
+
+    def __init__(self, point: udf_pb2.Point) -> None:
+        self.point = point
+        self._tags = point.tags
+        self._strings = point.fieldsString
+        numbers: dict[str, contract.Value] = {}  # few: copied at once, in the event's order
+        for values in (point.fieldsInt, point.fieldsDouble, point.fieldsBool):
+            if values:
+                for name in values:
+                    numbers[name] = values[name]
+        self._numbers = numbers
+        self._event: contract.Event | None = None
+
+    def get(self, name: str) -> contract.Value | None:
+        number = self._numbers.get(name)
+        if number is not None:
+            return number
+        text = self._strings.get(name)
+        if text is not None:
+            return text if text.isascii() else restore_newlines(text)
+        return self._tags.get(name)
+
+    def values(self, names: tuple[str, ...]) -> tuple[contract.Value | None, ...]:
+        """``get`` of each name (one call for several, as the cache asks)."""
+        numbers, strings, tags = self._numbers, self._strings, self._tags
+        out: list[contract.Value | None] = []
+        for name in names:
+            value: contract.Value | None = numbers.get(name)
+            if value is None:
+                text = strings.get(name)
+                if text is None:
+                    value = tags.get(name)
+                else:
+                    value = text if text.isascii() else restore_newlines(text)
+            out.append(value)
+        return tuple(out)
+
+    def event(self) -> contract.Event:
+        """The whole event (built once)."""
+        if self._event is None:
+            # {k: m[k] for k in m} is about twice as fast as dict(m) or dict.update(m) on upb maps
+            tags = self._tags
+            event: contract.Event = {name: tags[name] for name in tags}
+            strings = self._strings
+            for name in strings:  # match on the text as the service wrote it
+                text = strings[name]
+                event[name] = text if text.isascii() else restore_newlines(text)
+            event.update(self._numbers)
+            self._event = event
+        return self._event
+
+    def has_any(self, names: frozenset[str]) -> bool:
+        """Whether a tag or field of the point has one of ``names``."""
+        if self._event is not None:
+            return not self._event.keys().isdisjoint(names)
+        return not (
+            names.isdisjoint(self._tags) and names.isdisjoint(self._strings) and names.isdisjoint(self._numbers)
+        )
+
 
 INFO: Final = Info(
     wants=Edge.STREAM,
@@ -81,9 +179,12 @@ def read_rules(path: str) -> RuleSet:
 class ClassifyHandler(Handler):
     """One errloop_classify node: rules, the fingerprint table, the optional window."""
 
+    POINT_BYTES = True  # points arrive unparsed: see point_bytes
+
     def __init__(self, emitter: Emitter, fingerprint_capacity: int = FINGERPRINT_CAPACITY) -> None:
         super().__init__(emitter)
         self.rules: RuleSet | None = None
+        self.cache: ClassificationCache[_Added] | None = None  # follows self.rules
         self.fingerprints = FingerprintTable(fingerprint_capacity)
         self.window: WindowCounter | None = None
 
@@ -125,45 +226,97 @@ class ClassifyHandler(Handler):
             table = FingerprintTable(capacity)
         self.fingerprints = table
 
-    def point(self, point: udf_pb2.Point) -> None:
+    def close(self) -> None:
+        cache = self.cache
+        if cache is not None:
+            log.info(
+                "errloop_classify %s/%s: classification cache hits=%d misses=%d",
+                self.task_id,
+                self.node_id,
+                cache.hits,
+                cache.misses,
+            )
+
+    def _classify(self, point: udf_pb2.Point) -> tuple[PointView, _Added]:
         rules = self.rules
         if rules is None:  # data without init: Kapacitor always inits, but stay usable
             rules = self.rules = default_rules()
-        tags = point.tags
-        event: contract.Event = dict(tags)
-        for name, text in point.fieldsString.items():  # match on the text as the service wrote it
-            event[name] = text.translate(contract.RESTORE_TABLE)
-        event.update(point.fieldsInt)
-        event.update(point.fieldsDouble)
-        event.update(point.fieldsBool)
-        result = rules.classify(event)
-        if not event.keys().isdisjoint(_OUTPUT_NAMES):
+        cache = self.cache
+        if cache is None or cache.rules is not rules:
+            # a RuleSet gets a memo; anything else standing in for one is asked every time
+            cache = self.cache = ClassificationCache(rules, _added) if isinstance(rules, RuleSet) else None
+        view = PointView(point)
+        if cache is not None:
+            return view, cache.lookup(view.values, view.event)
+        return view, _added(rules.classify(view.event()))
+
+    def point_bytes(self, payload: bytes) -> None:
+        # the usual case: the output is the input with the classification's fields appended
+        # (pointbytes), which skips editing upb maps and serializing the point again
+        point = udf_pb2.Point.FromString(payload)
+        view, added = self._classify(point)
+        if added.encoded is None or view.has_any(_OUTPUT_NAMES):
+            self._emit_edited(point, view, added)
+            return
+        parts = [payload, added.encoded, _CLASSIFIED_NS_FIELD(time.time_ns())]
+        fingerprint = view.get(_FINGERPRINT_TAG)
+        if isinstance(fingerprint, str) and fingerprint:
+            parts.append(_FP_COUNT_FIELD(self.fingerprints.see(fingerprint, point.time)))
+        if self.window is not None:
+            count = self.window.add((point.group, added.result.category), point.time)
+            parts.append(_WINDOW_COUNT_FIELD(count))
+        self.emitter.point_bytes(b"".join(parts))
+
+    def point(self, point: udf_pb2.Point) -> None:
+        view, added = self._classify(point)
+        self._emit_edited(point, view, added)
+
+    def _emit_edited(self, point: udf_pb2.Point, view: PointView, added: _Added) -> None:
+        if view.has_any(_OUTPUT_NAMES):
             _clear(point)
-        self._enrich(point, event, result)
+        self._enrich(point, view, added)
         point.name = contract.CLASSIFIED
         self.emitter.point(point)
 
-    def _enrich(self, point: udf_pb2.Point, event: contract.Event, result: Classification) -> None:
+    def _enrich(self, point: udf_pb2.Point, view: PointView, added: _Added) -> None:
         tags = point.tags
-        for name in ADDED_TAGS:
-            value = getattr(result, name)
-            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-            if text:
-                tags[name] = text
+        for name, text in added.tags:
+            tags[name] = text
         strings = point.fieldsString
-        for name in _STR_FIELDS:
-            strings[name] = getattr(result, name)
-        for name in _FLOAT_FIELDS:
-            value = getattr(result, name)
-            if value is not None:
-                point.fieldsDouble[name] = float(value)
+        for name, text in added.strings:
+            strings[name] = text
+        for name, number in added.floats:
+            point.fieldsDouble[name] = number
         ints = point.fieldsInt
         ints[CLASSIFIED_NS] = time.time_ns()
-        fingerprint = event.get(_FINGERPRINT_TAG)
+        fingerprint = view.get(_FINGERPRINT_TAG)
         if isinstance(fingerprint, str) and fingerprint:
             ints[FP_COUNT] = self.fingerprints.see(fingerprint, point.time)
         if self.window is not None:
-            ints[WINDOW_COUNT] = self.window.add((point.group, result.category), point.time)
+            ints[WINDOW_COUNT] = self.window.add((point.group, added.result.category), point.time)
+
+
+def _added(result: Classification) -> _Added:
+    tags = []
+    for name in ADDED_TAGS:
+        value = getattr(result, name)
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        if text:
+            tags.append((name, text))
+    strings = tuple((name, str(getattr(result, name))) for name in _STR_FIELDS)
+    floats = tuple((name, float(v)) for name in _FLOAT_FIELDS if (v := getattr(result, name)) is not None)
+    try:
+        encoded: bytes | None = b"".join(
+            (
+                _RENAMED,
+                *(pointbytes.tag(k, v) for k, v in tags),
+                *(pointbytes.string_field(k, v) for k, v in strings),
+                *(pointbytes.double_field(k, v) for k, v in floats),
+            )
+        )
+    except UnicodeEncodeError:  # lone surrogates: let protobuf itself refuse them on the slow path
+        encoded = None
+    return _Added(result, tuple(tags), strings, floats, encoded)
 
 
 def _clear(point: udf_pb2.Point) -> None:
