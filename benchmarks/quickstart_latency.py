@@ -29,7 +29,7 @@ from errloop.deploy.install import deploy, load_policies
 from errloop.deploy.kapacitor import KapacitorClient
 from errloop.deploy.serve.app import ServeConfig, Server
 from errloop.deploy.stack import run
-from errloop.rules.policy import bundled_policy_paths
+from errloop.rules.policy import quickstart_policy_path
 
 STAGES = ("logged_at", "ingested_at", "classified_at", "alerted_at", "recorded_at")
 
@@ -63,7 +63,7 @@ def main() -> int:
         server.start()
         try:
             with serve(build_service(say=lambda _: None), cfg.applog_dir / "user-api.log") as service:
-                bundle = generate(load_policies(bundled_policy_paths()), serve_url=server.url)
+                bundle = generate(load_policies([quickstart_policy_path()]), serve_url=server.url)
                 with KapacitorClient(cfg.kapacitor_url) as client:
                     deploy(client, bundle, env={"ERRLOOP_WECOM_URL": wecom.url}, say=lambda _: None)
                 close_one_loop(service.url, server.config.csv_path)  # warm-up: UDF process, connections

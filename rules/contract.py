@@ -74,6 +74,16 @@ ERROR_CLASSES: Final = ("business", "system", "transient", "unknown")
 ALERT_FIELDS: Final = ("alert_id", "alert_level", "alert_message")
 ALERTED_NS: Final = "alerted_ns"  # added by the generated task right before its alert node (stage "alerted")
 
+# errloop_metrics (generated metric and SLO tasks); tags service, operation, error_code, sli, slo_window
+ERRORS_TOTAL: Final = "errors_total"  # classified errors per group and interval
+BURN_RATE: Final = "burn_rate"  # per SLI and window
+SLI_TOTAL: Final = "sli_total"  # requests (success rate) or latency measurements in that window
+ERROR_DURATION_PERCENTILES: Final = (
+    ("error_duration_ms_p50", 50.0),
+    ("error_duration_ms_p95", 95.0),
+    ("error_duration_ms_p99", 99.0),
+)
+
 # errloop_actions
 ACTION_TAGS: Final = ("service", "policy", "action", "state")
 ACTION_FIELDS: Final[dict[str, type]] = {

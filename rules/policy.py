@@ -1,9 +1,18 @@
 """Policies: YAML → validated, typed model (``apiVersion: errloop/v1``, ``kind: Policy``).
 
-This is the walking skeleton's subset of the policy language: which service, which
-classified errors alert (selector, threshold in a window, level) and who is notified.
-Later versions add metrics sources, SLOs, decision trees and modes; the model is a
-frozen dataclass tree so the generator and the decide UDF can share it.
+A policy says which service it watches, which classified errors alert (``alert`` or a
+list of ``alerts``: selector, threshold in a window, level), who is notified, where the
+service's request metrics come from (``metrics``), its SLOs (``slo``), its decision tree
+(``decision``) and its ``mode``. The model is a frozen dataclass tree so the generator
+and the decide UDF can share it.
+
+Mode: ``shadow`` (the default), ``canary`` (with a named subset of the traffic) or
+``enforce``. The default is shadow because a policy that nobody has watched yet must not
+intervene in production: in shadow mode errloop still classifies, alerts and notifies
+people (a notification is not an intervention), but actions that change traffic
+(``circuit-break``, ``fallback``, ``rate-limit``) are only recorded as what *would* have
+been done. Canary enforces them only for the named subset (events whose tag has one of
+the listed values); enforce acts everywhere. A typo can thus never turn a policy on.
 
 Every problem is reported at once, with its position (:class:`errloop.rules.located.SpecError`).
 Strings that reach a generated TICKscript are restricted here to safe alphabets, and the
@@ -30,8 +39,13 @@ SERVICE = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 CATEGORY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]{0,63})(?::-([^}]*))?\}")
 PATH = re.compile(r"[^\x00-\x1f\x7f]{1,4096}")
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")  # measurement, database, field and tag names
 LEVELS = ("info", "warn", "crit")
 NOTIFY_KINDS = ("wecom", "post")
+MODES = ("shadow", "canary", "enforce")
+SUBSET_TAGS = ("service", "env", "host", "operation")  # bounded event tags a canary subset may select on
+_MILLIS = re.compile(r"^(\d+)(ms|s|m)$")
+_MILLIS_UNIT = {"ms": 1, "s": 1000, "m": 60_000}
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,53 @@ class AlertSpec:
 
 
 @dataclass(frozen=True)
+class MetricsSource:
+    """Where the service's request metrics are (what its Telegraf already collects).
+
+    Each point holds, per interval, the number of requests (``requests_field``), how many
+    of them failed (``errors_field``) and optionally a latency in ms (``latency_field``),
+    tagged with the service (``service_tag``) and operation (``operation_tag``).
+    """
+
+    measurement: str = "http_requests"
+    database: str = "telegraf"  # Telegraf's default output database
+    retention_policy: str = "autogen"
+    requests_field: str = "requests"
+    errors_field: str = "errors"
+    latency_field: str = "latency_ms"
+    service_tag: str = "service"
+    operation_tag: str = "operation"
+
+
+@dataclass(frozen=True)
+class LatencySLO:
+    objective: float  # percent of measurements below the threshold, e.g. 99.0
+    threshold_ms: int
+
+
+@dataclass(frozen=True)
+class SLO:
+    """Service level objectives; objectives are percentages (99.9 = 99.9 %)."""
+
+    window: int = 30 * 86400  # seconds; the burn-rate windows are scaled to it
+    success_rate: float | None = None
+    latency: LatencySLO | None = None
+    min_requests: int = 100  # guard: fewer requests than this in the long window never page
+
+    def budget(self, objective: float) -> float:
+        """The error budget of an objective, as a fraction (99.9 → 0.001)."""
+        return round(1.0 - objective / 100.0, 12)
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str = "shadow"  # shadow | canary | enforce
+    subset: str = ""  # canary: the subset's name
+    subset_tag: str = ""  # canary: the event tag that selects it
+    subset_values: tuple[str, ...] = ()  # canary: values of that tag inside the subset
+
+
+@dataclass(frozen=True)
 class Notify:
     kind: str  # wecom | post
     url: str  # a URL, or ${ENV} / ${ENV:-default}: resolved at deploy time, never written to files
@@ -62,11 +123,19 @@ class Policy:
     description: str
     service: str  # a service name, or "*" for every service
     rules: str  # "default" or a path to a classification rules file
-    alert: AlertSpec
+    alerts: tuple[AlertSpec, ...]  # at least one; ``alert:`` in the file is a list of one
     notify: tuple[Notify, ...]
     source: str  # file the policy came from
     decision: tuple[TreeNode, ...] = ()  # the decision tree (design document chapter 4.1 form)
     decision_ref: str = ""  # a tree file named by the policy, relative to it; the loader reads it
+    metrics: MetricsSource = MetricsSource()
+    slo: SLO | None = None
+    mode: Mode = Mode()
+
+    @property
+    def alert(self) -> AlertSpec:
+        """The first (or only) alert."""
+        return self.alerts[0]
 
     @property
     def task_id(self) -> str:
@@ -108,7 +177,7 @@ def _policy(c: Checker, root: Node) -> Policy | None:
     name = c.string(meta.get("name"), NAME, "policy name") if meta else None
     description = (c.string(meta.get("description")) if meta and meta.get("description") else None) or ""
 
-    spec = c.mapping(top.get("spec"), {"service", "classify", "alert", "notify", "decision"}, {"service", "alert"})
+    spec = c.mapping(top.get("spec"), SPEC_KEYS, {"service"})
     if spec is None:
         return None
     service = c.string(spec.get("service"), SERVICE, "service name")
@@ -116,12 +185,186 @@ def _policy(c: Checker, root: Node) -> Policy | None:
     classify = c.mapping(spec.get("classify"), {"rules"})
     if classify is not None and classify.get("rules") is not None:
         rules = c.string(classify.get("rules"), PATH, "rules file path") or "default"
-    alert = _alert(c, spec.get("alert"))
+    alerts = _alerts(c, spec)
     notify = tuple(n for n in (_notify(c, item) for item in c.seq(spec.get("notify"))) if n is not None)
     decision, decision_ref = _decision(c, spec.get("decision"))
-    if name is None or service is None or alert is None:
+    metrics = _metrics(c, spec.get("metrics"))
+    slo = _slo(c, spec.get("slo"))
+    mode = _mode(c, spec.get("mode"))
+    if name is None or service is None or alerts is None or metrics is None or mode is None:
         return None
-    return Policy(name, description, service, rules, alert, notify, c.source, decision, decision_ref)
+    return Policy(
+        name, description, service, rules, alerts, notify, c.source, decision, decision_ref, metrics, slo, mode
+    )
+
+
+SPEC_KEYS = {"service", "classify", "alert", "alerts", "notify", "decision", "metrics", "slo", "mode"}
+
+
+def _alerts(c: Checker, spec: Node) -> tuple[AlertSpec, ...] | None:
+    """``alert:`` (one) or ``alerts:`` (a list): exactly one of them.
+
+    All alerts of a policy share one window: it is the classifier's counting window
+    (``window_count``), one per generated task.
+    """
+    one, many = spec.get("alert"), spec.get("alerts")
+    if one is not None and many is not None:
+        c.error(many, "write either 'alert' (one) or 'alerts' (a list), not both")
+        return None
+    if one is None and many is None:
+        c.error(spec, "missing required key 'alert' (or 'alerts', a list)")
+        return None
+    nodes = [one] if one is not None else c.seq(many, 1)
+    built = [(n, _alert(c, n)) for n in nodes]
+    if any(a is None for _, a in built) or not built:
+        return None
+    alerts = tuple(a for _, a in built if a is not None)
+    first = alerts[0].window
+    for node, a in built[1:]:
+        if a is not None and a.window != first:
+            window = node.get("window") or node
+            c.error(
+                window,
+                f"every alert of a policy counts in the same window ({first}s, the first alert's); got {a.window}s",
+            )
+            return None
+    return alerts
+
+
+def _metrics(c: Checker, node: Node | None) -> MetricsSource | None:
+    d = MetricsSource()
+    m = c.mapping(node, {"measurement", "database", "retention_policy", "fields", "tags"})
+    if node is None:
+        return d
+    if m is None:
+        return None
+    ok = True
+
+    def name(n: Node | None, default: str, what: str) -> str:
+        nonlocal ok
+        if n is None:
+            return default
+        v = c.string(n, IDENT, what)
+        ok = ok and v is not None
+        return v or default
+
+    fields = c.mapping(m.get("fields"), {"requests", "errors", "latency_ms"})
+    tags = c.mapping(m.get("tags"), {"service", "operation"})
+    f = fields.get if fields is not None else (lambda _k: None)
+    t = tags.get if tags is not None else (lambda _k: None)
+    out = MetricsSource(
+        measurement=name(m.get("measurement"), d.measurement, "measurement name"),
+        database=name(m.get("database"), d.database, "database name"),
+        retention_policy=name(m.get("retention_policy"), d.retention_policy, "retention policy name"),
+        requests_field=name(f("requests"), d.requests_field, "field name"),
+        errors_field=name(f("errors"), d.errors_field, "field name"),
+        latency_field=name(f("latency_ms"), d.latency_field, "field name"),
+        service_tag=name(t("service"), d.service_tag, "tag name"),
+        operation_tag=name(t("operation"), d.operation_tag, "tag name"),
+    )
+    bad_shape = (m.get("fields") is not None and fields is None) or (m.get("tags") is not None and tags is None)
+    return out if ok and not bad_shape else None
+
+
+def _number(c: Checker, node: Node | None, lo: float, hi: float) -> float | None:
+    if node is None:
+        return None
+    if node.kind != "scalar" or isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+        c.error(node, f"expected a number, got {_kind_of(node)}")
+        return None
+    value = float(node.value)
+    if not lo <= value <= hi:  # also refuses nan
+        c.error(node, f"{node.value} is out of range [{lo:g}, {hi:g}]")
+        return None
+    return value
+
+
+def _millis(c: Checker, node: Node | None, lo: int, hi: int) -> int | None:
+    if node is None:
+        return None
+    if node.kind != "scalar" or not isinstance(node.value, str):
+        c.error(node, f"expected a duration like 300ms or 2s, got {_kind_of(node)}")
+        return None
+    m = _MILLIS.match(node.value)
+    if not m:
+        c.error(node, f"{node.value!r} is not a latency (an integer and one of ms, s, m)")
+        return None
+    ms = int(m.group(1)) * _MILLIS_UNIT[m.group(2)]
+    if not lo <= ms <= hi:
+        c.error(node, f"{node.value} is out of range [{lo}ms, {hi}ms]")
+        return None
+    return ms
+
+
+def _kind_of(node: Node) -> str:
+    if node.kind != "scalar":
+        return {"map": "a mapping", "seq": "a list"}[node.kind]
+    return "nothing (null)" if node.value is None else f"{type(node.value).__name__} {node.value!r}"
+
+
+OBJECTIVE_RANGE = (50.0, 99.999)  # percent: below 50 is surely a fraction written by mistake; 100 has no budget
+
+
+def _slo(c: Checker, node: Node | None) -> SLO | None:
+    m = c.mapping(node, {"window", "success_rate", "latency", "min_requests"})
+    if m is None:
+        return None
+    window: int | None = SLO.window
+    window_node = m.get("window")
+    if window_node is not None:
+        window = c.duration(window_node, 1, 10 * 365 * 86400)
+        if window is not None and not 86400 <= window <= 90 * 86400:
+            c.error(window_node, f"{window_node.value} is out of range [1d, 90d] (the SLO window)")
+            window = None
+    success = _number(c, m.get("success_rate"), *OBJECTIVE_RANGE)
+    latency = None
+    lat = c.mapping(m.get("latency"), {"objective", "threshold"}, {"objective", "threshold"})
+    if lat is not None:
+        objective = _number(c, lat.get("objective"), *OBJECTIVE_RANGE)
+        threshold = _millis(c, lat.get("threshold"), 1, 600_000)
+        if objective is not None and threshold is not None:
+            latency = LatencySLO(objective, threshold)
+    min_requests = SLO.min_requests
+    if m.get("min_requests") is not None:
+        min_requests = c.integer(m.get("min_requests"), 1, 1_000_000_000) or SLO.min_requests
+    if m.get("success_rate") is None and m.get("latency") is None:
+        c.error(m, "an slo needs a success_rate objective, a latency objective or both")
+    if window is None:
+        return None
+    return SLO(window, success, latency, min_requests)
+
+
+def _mode(c: Checker, node: Node | None) -> Mode | None:
+    """``mode: shadow | enforce`` or ``mode: {name: canary, subset: NAME, tag: TAG, values: [...]}``."""
+    if node is None:
+        return Mode()
+    if node.kind == "scalar":
+        name = c.choice(node, MODES)
+        if name == "canary":
+            c.error(node, "canary mode needs its subset: mode: {name: canary, subset: NAME, tag: TAG, values: [...]}")
+            return None
+        return None if name is None else Mode(name)
+    m = c.mapping(node, {"name", "subset", "tag", "values"}, {"name"})
+    if m is None:
+        return None
+    name = c.choice(m.get("name"), MODES)
+    if name is None:
+        return None
+    if name != "canary":
+        for key in ("subset", "tag", "values"):
+            extra = m.get(key)
+            if extra is not None:
+                c.error(extra, f"{key!r} only belongs to canary mode")
+        return Mode(name)
+    for key in ("subset", "tag", "values"):
+        if m.get(key) is None:
+            c.error(m, f"missing required key {key!r} (canary mode acts only on a named subset)")
+    subset = c.string(m.get("subset"), NAME, "subset name")
+    tag = c.choice(m.get("tag"), SUBSET_TAGS) if m.get("tag") is not None else None
+    values = c.strings(m.get("values"), SERVICE, "tag value")
+    if subset is None or tag is None or not values:
+        return None
+    return Mode(name, subset, tag, values)
 
 
 def _decision(c: Checker, node: Node | None) -> tuple[tuple[TreeNode, ...], str]:
@@ -183,6 +426,14 @@ def bundled_policy_paths() -> list[Path]:
     """The example policies shipped with errloop (``rules/policies/*.yaml``, package data)."""
     root = resources.files("errloop.rules").joinpath("policies")
     return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith((".yaml", ".yml")))
+
+
+QUICKSTART = "quickstart.yaml"
+
+
+def quickstart_policy_path() -> Path:
+    """The bundled policy of the design document's quick start (what errloop demo deploys)."""
+    return next(p for p in bundled_policy_paths() if p.name == QUICKSTART)
 
 
 def resolve_env(value: str, env: dict[str, str]) -> str:

@@ -93,7 +93,7 @@ def main(keep: bool = False, requests: int = 1, say: Callable[[str], None] = pri
     from errloop.deploy.serve.app import ServeConfig, Server
     from errloop.deploy.serve.trace import fetch_trace, format_trace
     from errloop.deploy.stack import run
-    from errloop.rules.policy import bundled_policy_paths
+    from errloop.rules.policy import quickstart_policy_path
 
     cfg = run.StackConfig(kapacitor_extra=bundled_httppost_conf())
     csv_path = Path(os.environ.get("ERRLOOP_CSV", str(DEFAULT_CSV)))
@@ -121,7 +121,7 @@ def main(keep: bool = False, requests: int = 1, say: Callable[[str], None] = pri
         service = stack.enter_context(serve_service(binary, cfg.applog_dir / f"{SERVICE}.log", addr="127.0.0.1:8080"))
         say(f"   {SERVICE} on {service.url}, logging to {service.log_file}")
         _show(say, "3. deploy the bundled policy through Kapacitor's API")
-        bundle = generate(load_policies(bundled_policy_paths()), serve_url=serve.url)
+        bundle = generate(load_policies([quickstart_policy_path()]), serve_url=serve.url)
         with KapacitorClient(cfg.kapacitor_url) as client:
             deploy(client, bundle, env={**os.environ, "ERRLOOP_WECOM_URL": wecom.url}, say=lambda s: say(f"   {s}"))
         for i in range(max(1, requests)):

@@ -13,12 +13,39 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from errloop.deploy.generate.tick import TickSafe, environment, template_text, tick_str
+from errloop.deploy.generate.tick import TickSafe, environment, iql_ident, iql_str, template_text, tick_dur, tick_str
 from errloop.rules import contract
-from errloop.rules.policy import ENV_REF, Policy
+from errloop.rules.policy import ENV_REF, SLO, AlertSpec, Policy
 
 DEFAULT_SERVE_URL = "http://127.0.0.1:9100"
 SERVE_HANDLER_ID = "errloop-serve"
+
+METRIC_INTERVAL = 60  # seconds: one errors_total / percentile point per group and minute
+# the fields of contract.METRICS the generated tasks write (names owned by the contract)
+ERRORS_TOTAL = contract.ERRORS_TOTAL
+BURN_RATE = contract.BURN_RATE
+SLI_TOTAL = contract.SLI_TOTAL
+ERROR_DURATION_PERCENTILES = contract.ERROR_DURATION_PERCENTILES
+
+
+@dataclass(frozen=True)
+class BurnPair:
+    """One multi-window alert of the SRE workbook: both windows must burn at least ``factor``."""
+
+    long: int  # seconds
+    short: int
+    factor: float
+    level: str
+
+
+# The SRE workbook's pairs for a 30-day SLO (chapter 5, "Multiwindow, Multi-Burn-Rate Alerts")
+WORKBOOK_WINDOW = 30 * 86400
+WORKBOOK_PAIRS = (
+    BurnPair(3600, 300, 14.4, "crit"),  # 2 % of the budget in 1 h: page
+    BurnPair(6 * 3600, 1800, 6.0, "crit"),  # 5 % in 6 h: page
+    BurnPair(86400, 2 * 3600, 3.0, "warn"),  # 10 % in 1 d: ticket
+    BurnPair(3 * 86400, 6 * 3600, 1.0, "warn"),  # 10 % in 3 d: ticket
+)
 
 
 def errloop_version() -> str:
@@ -91,8 +118,8 @@ def _any_of(ref: str, values: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
 
 
-def _selector(policy: Policy) -> TickSafe | None:
-    sel = policy.alert.selector
+def _selector(alert: AlertSpec) -> TickSafe | None:
+    sel = alert.selector
     parts = []
     if sel.error_classes:
         parts.append(_any_of("error_class", sel.error_classes))
@@ -103,8 +130,16 @@ def _selector(policy: Policy) -> TickSafe | None:
 
 def policy_tickscript(policy: Policy, source_name: str) -> str:
     env = environment()
-    where = None if policy.service == "*" else TickSafe(f'"service" == {tick_str(policy.service)}')
+    where = _service_where(policy)
     rules_path = None if policy.rules == "default" else policy.rules
+    alerts = [
+        {
+            "spec": a,
+            "selector": _selector(a),
+            "id": f"errloop:{policy.name}{'' if i == 0 else f':a{i}'}:{_tag('service')}:{_tag('category')}",
+        }
+        for i, a in enumerate(policy.alerts)
+    ]
     return env.get_template("tickscripts/policy.tick.j2").render(
         version=errloop_version(),
         policy=policy,
@@ -114,13 +149,156 @@ def policy_tickscript(policy: Policy, source_name: str) -> str:
         rp=contract.RETENTION_POLICY,
         events=contract.EVENTS,
         classified=contract.CLASSIFIED,
-        alerts=contract.ALERTS,
+        alerts_measurement=contract.ALERTS,
         where=where,
-        selector=_selector(policy),
         rules_path=rules_path,
-        alert=policy.alert,
-        alert_id=f'errloop:{policy.name}:{{{{ index .Tags "service" }}}}:{{{{ index .Tags "category" }}}}',
+        alerts=alerts,
+        window=policy.alert.window,
         message=template_text("alerts/message.gotmpl").rstrip("\n"),
+    )
+
+
+def metrics_task_id(policy: Policy) -> str:
+    return f"{policy.task_id}-metrics"
+
+
+def slo_task_id(policy: Policy) -> str:
+    return f"{policy.task_id}-slo"
+
+
+def slo_topic(policy: Policy) -> str:
+    return f"{policy.topic}-slo"
+
+
+def _tag(name: str) -> str:
+    """A Go-template reference to a tag of the alert's point (for .id and .message)."""
+    return '{{ index .Tags "' + name + '" }}'
+
+
+def _service_where(policy: Policy) -> TickSafe | None:
+    return None if policy.service == "*" else TickSafe(f'"service" == {tick_str(policy.service)}')
+
+
+def metrics_tickscript(policy: Policy, source_name: str) -> str:
+    """The stream task turning errloop_classified into errors_total and error_duration_ms percentiles."""
+    return (
+        environment()
+        .get_template("tickscripts/metrics.tick.j2")
+        .render(
+            version=errloop_version(),
+            policy=policy,
+            source=source_name,
+            db=contract.DATABASE,
+            rp=contract.RETENTION_POLICY,
+            classified=contract.CLASSIFIED,
+            metrics=contract.METRICS,
+            where=_service_where(policy),
+            interval=METRIC_INTERVAL,
+            errors_total=ERRORS_TOTAL,
+            percentiles=ERROR_DURATION_PERCENTILES,
+            drop_tags=[t for t in contract.CLASSIFIED_TAGS if t not in ("service", "operation")],
+        )
+    )
+
+
+def burn_pairs(slo: SLO) -> tuple[BurnPair, ...]:
+    """The workbook's pairs, windows scaled to the SLO window (factors unchanged: same budget share)."""
+    if slo.window == WORKBOOK_WINDOW:
+        return WORKBOOK_PAIRS
+
+    def scale(seconds: int) -> int:
+        return max(1, round(seconds * slo.window / WORKBOOK_WINDOW))
+
+    return tuple(BurnPair(scale(p.long), scale(p.short), p.factor, p.level) for p in WORKBOOK_PAIRS)
+
+
+def _percent(x: float) -> str:
+    return f"{x:.3f}".rstrip("0").rstrip(".")
+
+
+def slo_tickscript(policy: Policy, source_name: str) -> str:
+    """The batch task alerting on SLO burn rates over the policy's request metrics."""
+    slo, m = policy.slo, policy.metrics
+    assert slo is not None
+    source = f"{iql_ident(m.database)}.{iql_ident(m.retention_policy)}.{iql_ident(m.measurement)}"
+    where = [] if policy.service == "*" else [f"{iql_ident(m.service_tag)} = {iql_str(policy.service)}"]
+
+    def query(select: str, extra: Sequence[str] = ()) -> str:
+        conds = [*where, *extra]
+        # every name and value below passed iql_ident / iql_str (refused if it cannot be quoted)
+        text = f"SELECT {select} FROM {source}"  # noqa: S608 -- InfluxQL built from escaped parts only
+        return text + (f" WHERE {' AND '.join(conds)}" if conds else "") + " "
+
+    slis: list[dict[str, Any]] = []
+    if slo.success_rate is not None:
+        errors, requests = iql_ident(m.errors_field), iql_ident(m.requests_field)
+        slis.append(
+            {
+                "name": "success rate",
+                "var": "success",
+                "objective_text": f"{_percent(slo.success_rate)}% of requests succeed",
+                "budget": slo.budget(slo.success_rate),
+                "queries": [
+                    {"var": "success", "field": "bad", "text": query(f"sum({errors}) AS bad, sum({requests}) AS total")}
+                ],
+            }
+        )
+    if slo.latency is not None:
+        lat, thr = iql_ident(m.latency_field), slo.latency.threshold_ms
+        slis.append(
+            {
+                "name": "latency",
+                "var": "latency",
+                "objective_text": f"{_percent(slo.latency.objective)}% of latency measurements below {thr} ms",
+                "budget": slo.budget(slo.latency.objective),
+                "queries": [
+                    {"var": "latency_bad", "field": "bad", "text": query(f"count({lat}) AS bad", [f"{lat} >= {thr}"])},
+                    {"var": "latency_total", "field": "total", "text": query(f"count({lat}) AS total")},
+                ],
+            }
+        )
+    pairs = burn_pairs(slo)
+    windows = sorted({w for p in pairs for w in (p.long, p.short)})
+    every = max(10, min(windows) // 5)
+    tag = m.service_tag
+    rendered_pairs = []
+    for p in pairs:
+        label = f"{tick_dur(p.long)}/{tick_dur(p.short)}"
+        ids, messages = {}, {}
+        for sli in slis:
+            ids[sli["var"]] = f"errloop:{policy.name}:slo-{sli['var']}:{tick_dur(p.long)}:{_tag(tag)}"
+            messages[sli["var"]] = (
+                f"errloop · {{{{ .Level }}}} · {_tag(tag)}: {sli['name']} SLO ({sli['objective_text']}) "
+                f'burns its error budget {{{{ printf "%.1f" (index .Fields "burn_long") }}}}x over {tick_dur(p.long)} '
+                f'and {{{{ printf "%.1f" (index .Fields "burn_short") }}}}x over {tick_dur(p.short)} '
+                f"(alert at {p.factor:g}x, windows {label})"
+            )
+        rendered_pairs.append(
+            {"long": p.long, "short": p.short, "factor": p.factor, "level": p.level, "ids": ids, "messages": messages}
+        )
+    scale_note = "1 (30-day SLO window)" if slo.window == WORKBOOK_WINDOW else f"{slo.window}/{WORKBOOK_WINDOW}"
+    return (
+        environment()
+        .get_template("tickscripts/slo.tick.j2")
+        .render(
+            version=errloop_version(),
+            policy=policy,
+            source=source_name,
+            source_ref=source,
+            slo=slo,
+            m=m,
+            slis=slis,
+            windows=windows,
+            pairs=rendered_pairs,
+            every=every,
+            topic=slo_topic(policy),
+            scale_note=scale_note,
+            metrics_db=contract.DATABASE,
+            metrics_rp=contract.RETENTION_POLICY,
+            metrics_measurement=contract.METRICS,
+            burn_rate_field=BURN_RATE,
+            sli_total_field=SLI_TOTAL,
+        )
     )
 
 
@@ -135,17 +313,32 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
     for policy in policies:
         source_name = Path(policy.source).name
         tasks.append(GeneratedTask(policy.task_id, policy_tickscript(policy, source_name), policy.name, policy.source))
+        tasks.append(
+            GeneratedTask(metrics_task_id(policy), metrics_tickscript(policy, source_name), policy.name, policy.source)
+        )
         handlers.append(
             GeneratedHandler(policy.topic, SERVE_HANDLER_ID, "post", {"url": f"{serve_url.rstrip('/')}/api/v1/alerts"})
         )
+        # SLO alerts have their own topic: they are about request metrics, not classified events,
+        # so they go to people (the notify targets) and not to errloop serve's event loop
+        topics = [policy.topic]
+        if policy.slo is not None:
+            tasks.append(
+                GeneratedTask(slo_task_id(policy), slo_tickscript(policy, source_name), policy.name, policy.source)
+            )
+            topics.append(slo_topic(policy))
         for i, notify in enumerate(policy.notify):
             hid = f"errloop-{notify.kind}-{i}"
             if notify.kind == "wecom":
                 ep = HttpPostEndpoint(f"errloop-wecom-{policy.name}-{i}", notify.url, wecom_template, policy.name)
                 endpoints.append(ep)
-                handlers.append(GeneratedHandler(policy.topic, hid, "post", {"endpoint": ep.endpoint}))
+                handlers += [GeneratedHandler(t, hid, "post", {"endpoint": ep.endpoint}) for t in topics]
             else:
-                handlers.append(GeneratedHandler(policy.topic, hid, "post", {"url": notify.url}))
+                handlers += [GeneratedHandler(t, hid, "post", {"url": notify.url}) for t in topics]
+    ids = [t.id for t in tasks]
+    clashes = sorted({i for i in ids if ids.count(i) > 1})
+    if clashes:
+        raise ValueError(f"generated task ids collide (rename a policy): {', '.join(clashes)}")
     bundle = Bundle(tuple(tasks), tuple(handlers), tuple(endpoints))
     bundle.files.update(_files(bundle))
     return bundle

@@ -7,6 +7,7 @@ a script as an escaped literal of its context, or be refused.
 
 from __future__ import annotations
 
+import math
 import re
 from importlib import resources
 
@@ -54,6 +55,33 @@ def tick_int(value: object) -> TickSafe:
     if isinstance(value, bool) or not isinstance(value, int):
         raise UnsafeValue(f"not an integer: {value!r}")
     return TickSafe(str(value))
+
+
+def tick_float(value: object) -> TickSafe:
+    """A float literal: always a decimal point, never an exponent (TICKscript knows neither ``1e3`` nor ``nan``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UnsafeValue(f"not a finite number: {value!r}")
+    if value < 0:
+        raise UnsafeValue(f"negative numbers are not literals in TICKscript: {value!r}")
+    text = f"{float(value):.12f}".rstrip("0")
+    return TickSafe(text + "0" if text.endswith(".") else text)
+
+
+def iql_ident(value: object) -> TickSafe:
+    """A double-quoted InfluxQL identifier (measurement, database, field or tag name), for a query text."""
+    text = str(value)
+    if not _IDENT_REF.fullmatch(text):
+        raise UnsafeValue(f"not a valid InfluxQL name: {text!r}")
+    return TickSafe('"' + text + '"')
+
+
+def iql_str(value: object) -> TickSafe:
+    """A single-quoted InfluxQL string inside a triple-quoted TICKscript string: quotes and backslashes are refused."""
+    text = str(value)
+    _check_text(text)
+    if "'" in text or "\\" in text:
+        raise UnsafeValue(f"a string inside a query cannot hold a quote or a backslash: {text!r}")
+    return TickSafe("'" + text + "'")
 
 
 def tick_dur(seconds: object) -> TickSafe:
@@ -115,6 +143,9 @@ def environment() -> jinja2.Environment:
         tick_ref=tick_ref,
         tick_int=tick_int,
         tick_dur=tick_dur,
+        tick_float=tick_float,
+        iql_ident=iql_ident,
+        iql_str=iql_str,
         tick_level=tick_level,
         tick_raw=tick_raw,
         tick_comment=tick_comment,

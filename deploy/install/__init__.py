@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from errloop.deploy.generate import Bundle, GeneratedTask
+from errloop.deploy.generate import Bundle, GeneratedHandler, GeneratedTask
 from errloop.deploy.kapacitor import KapacitorClient, KapacitorError
 from errloop.deploy.kapacitor.client import tick_position
 from errloop.rules.decision import load_tree
@@ -85,8 +85,16 @@ def _task_error(task: GeneratedTask, e: KapacitorError) -> DeployError:
     return DeployError(f"{where}: {e.message}")
 
 
+def _resolved_options(h: GeneratedHandler, env: Mapping[str, str]) -> dict[str, Any]:
+    """The handler's options as sent to Kapacitor: ${ENV} references in a post URL resolved."""
+    if h.kind == "post" and "url" in h.options:
+        return {**h.options, "url": resolve_env(h.options["url"], dict(env))}
+    return dict(h.options)
+
+
 def plan(client: KapacitorClient, bundle: Bundle, env: Mapping[str, str] | None = None) -> list[str]:
-    """What a deploy would change, one line each (``+`` create, ``~`` update, ``=`` same)."""
+    """What a deploy would change, one line each (``+`` create, ``~`` update, ``=`` same, ``!`` cannot)."""
+    env = dict(os.environ if env is None else env)
     lines = []
     for t in bundle.tasks:
         cur = client.get_task(t.id)
@@ -100,13 +108,17 @@ def plan(client: KapacitorClient, bundle: Bundle, env: Mapping[str, str] | None 
             lines.append(f"= task {t.id}")
     for h in bundle.handlers:
         cur_h = client.get_handler(h.topic, h.id)
+        try:
+            want = _resolved_options(h, env)
+        except KeyError as e:
+            lines.append(f"! handler {h.topic}/{h.id} (environment variable {e.args[0]} is not set)")
+            continue
         if cur_h is None:
             lines.append(f"+ handler {h.topic}/{h.id}")
-        elif cur_h.get("kind") != h.kind or cur_h.get("options") != h.options:
+        elif cur_h.get("kind") != h.kind or cur_h.get("options") != want:
             lines.append(f"~ handler {h.topic}/{h.id}")
         else:
             lines.append(f"= handler {h.topic}/{h.id}")
-    env = dict(os.environ if env is None else env)
     existing = client.httppost_endpoints()
     for ep in bundle.endpoints:
         cur_ep = existing.get(ep.endpoint)
@@ -156,8 +168,10 @@ def deploy(
         for h in bundle.handlers:
             before_h = client.get_handler(h.topic, h.id)
             body = h.api_body()
-            if h.kind == "post" and "url" in h.options:
-                body["options"] = {**h.options, "url": resolve_env(h.options["url"], env)}
+            try:
+                body["options"] = _resolved_options(h, env)
+            except KeyError as e:
+                raise DeployError(f"handler {h.topic}/{h.id}: environment variable {e.args[0]} is not set") from None
             client.put_handler(h.topic, body)
             undo.add(f"handler {h.topic}/{h.id}", _restore_handler(client, h.topic, h.id, before_h))
             say(f"  handler {h.topic}/{h.id} {'updated' if before_h else 'defined'}")

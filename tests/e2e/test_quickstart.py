@@ -25,7 +25,7 @@ from errloop.deploy.kapacitor import KapacitorClient
 from errloop.deploy.serve.app import ServeConfig, Server
 from errloop.deploy.stack.run import StackConfig
 from errloop.rules import contract
-from errloop.rules.policy import bundled_policy_paths
+from errloop.rules.policy import quickstart_policy_path
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -57,7 +57,7 @@ def loop_env(tick_stack: StackConfig, tmp_path_factory: pytest.TempPathFactory) 
     server.start()
     service_cm = serve(build_service(say=lambda _: None), tick_stack.applog_dir / "user-api.log")
     service = service_cm.__enter__()
-    bundle = generate(load_policies(bundled_policy_paths()), serve_url=server.url)
+    bundle = generate(load_policies([quickstart_policy_path()]), serve_url=server.url)
     with KapacitorClient(tick_stack.kapacitor_url) as client:
         deploy(client, bundle, env={"ERRLOOP_WECOM_URL": wecom.url}, say=lambda _: None)
     yield {"wecom": wecom, "serve": server, "service": service, "csv": tmp / "closed.csv", "stack": tick_stack}
