@@ -17,6 +17,7 @@ from typing import Any, Final
 from errloop.telegraf.errlog.extract import parse_go_duration
 from errloop.telegraf.errlog.fingerprint import CURRENT as FINGERPRINT_CURRENT
 from errloop.telegraf.errlog.fingerprint import VERSIONS as FINGERPRINT_VERSIONS
+from errloop.telegraf.errlog.group import DEFAULT_IDLE_S
 from errloop.telegraf.errlog.normalise import DEFAULT_FORMATS, DEFAULT_LEVELS, DEFAULT_MAX_LINE_BYTES
 from errloop.telegraf.errlog.parsers import PARSERS
 
@@ -46,6 +47,7 @@ class Config:
     max_batch_lines: int = 5000
     discover_interval_s: float = 1.0
     rotate_wait_s: float = 5.0
+    multiline_wait_s: float = DEFAULT_IDLE_S
     log_level: str = "info"
 
 
@@ -94,6 +96,7 @@ def from_mapping(block: Mapping[str, object], origin: str = "<config>") -> Confi
         "max_batch_lines",
         "discover_interval",
         "rotate_wait",
+        "multiline_wait",
         "log_level",
     }
     for key in block:
@@ -122,6 +125,7 @@ def from_mapping(block: Mapping[str, object], origin: str = "<config>") -> Confi
         ("stats_interval", "stats_interval_s", 0.1),
         ("discover_interval", "discover_interval_s", 0.01),
         ("rotate_wait", "rotate_wait_s", 0.0),
+        ("multiline_wait", "multiline_wait_s", 0.0),
     ):
         if key in block:
             try:

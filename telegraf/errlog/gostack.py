@@ -33,8 +33,10 @@ PANIC_PREFIXES: Final = ("runtime.gopanic", "runtime.sigpanic", "runtime.panic",
 """Functions that raise a panic; frames up to the last of them (``debug.Stack``, the deferred
 recover closure, ``panic``) are the panic machinery, not the place of the error."""
 
-_FILE_LINE: Final = re.compile(r"^\s+(\S.*?:\d+)(?:\s+\+0x[0-9a-fA-F]+)?\s*$")
-_GOROUTINE: Final = re.compile(r"^goroutine \d+ \[.*\]:?$")
+_FILE_LINE: Final = re.compile(
+    r"^\s+(\S.*?:\d+)(?:\s+\+0x[0-9a-fA-F]+)?(?:\s+fp=0x[0-9a-fA-F]+ sp=0x[0-9a-fA-F]+ pc=0x[0-9a-fA-F]+)?\s*$"
+)  # "fp=… sp=… pc=…" follow in dumps of fatal errors and signals (GOTRACEBACK=system)
+_GOROUTINE: Final = re.compile(r"^goroutine \d+ (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\[.*\]:?$")
 _CREATED_BY: Final = re.compile(r"^created by (\S+)(?: in goroutine \d+)?$")
 
 
@@ -98,11 +100,31 @@ def _in_app(frame: Frame, prefixes: Sequence[str]) -> bool:
 _PANIC_MARKERS: Final = ("panic(", "runtime.gopanic", "runtime.sigpanic", "runtime.panic", "runtime.goPanic")
 
 
-def stack_top_frame(text: str, in_app_prefixes: Sequence[str] = ()) -> Frame | None:
-    """:func:`top_frame` of a stack text, reading only as far as needed when it holds no panic."""
+def stack_top_frame(text: str, in_app_prefixes: Sequence[str] = (), *, skip_stdlib: bool = False) -> Frame | None:
+    """:func:`top_frame` of a stack text, reading only as far as needed when it holds no panic.
+
+    ``skip_stdlib`` (without ``in_app_prefixes``): prefer the first frame outside the Go
+    standard library (:func:`is_stdlib`); when there is none, the usual rule.
+    """
+    frames: Sequence[Frame] | Iterator[Frame]
     if any(marker in text for marker in _PANIC_MARKERS):
-        return top_frame(parse_stack(text), in_app_prefixes)
-    return top_frame(iter_frames(text), in_app_prefixes)
+        frames = parse_stack(text)
+    else:
+        frames = iter_frames(text)
+    if skip_stdlib and not in_app_prefixes:
+        listed = list(frames)
+        app = [f for f in _after_panic(listed) if not is_stdlib(f.function)]
+        return app[0] if app else top_frame(listed)
+    return top_frame(frames, in_app_prefixes)
+
+
+def is_stdlib(function: str) -> bool:
+    """A function of the Go standard library (its import path's first element has no dot; ``main`` is not)."""
+    path = function.split("(", 1)[0]
+    slash = path.rfind("/")
+    pkg = path[: path.find(".", slash + 1)] if "." in path[slash + 1 :] else path
+    first = pkg.split("/", 1)[0]
+    return first != "main" and "." not in first
 
 
 def _after_panic(frames: Sequence[Frame]) -> Sequence[Frame]:

@@ -25,15 +25,19 @@ from typing import Final, Literal
 from errloop.rules import contract
 from errloop.rules.contract import Event
 from errloop.telegraf.errlog import extract
+from errloop.telegraf.errlog.container import Inner, Unwrapper
 from errloop.telegraf.errlog.errchain import split_chain
 from errloop.telegraf.errlog.fingerprint import CURRENT as FINGERPRINT_CURRENT
 from errloop.telegraf.errlog.fingerprint import fingerprint
 from errloop.telegraf.errlog.gostack import frames_text, parse_stack, stack_top_frame
+from errloop.telegraf.errlog.group import Grouped, Grouper
 from errloop.telegraf.errlog.mask import mask_message, operation
 from errloop.telegraf.errlog.parsers import PARSERS, Record
+from errloop.telegraf.errlog.tailer import Line
 
 DEFAULT_LEVELS: Final = ("error", "dpanic", "panic", "fatal")
-DEFAULT_FORMATS: Final = ("zap_json",)
+DEFAULT_FORMATS: Final = tuple(PARSERS)
+"""Every format, in the order of :data:`PARSERS` (cheap and specific checks first)."""
 DEFAULT_MAX_LINE_BYTES: Final = 65_536
 UNPARSED: Final = "unparsed"
 UNPARSED_LEVEL: Final = "unknown"
@@ -115,12 +119,17 @@ def _path_only(path: str) -> str:
     return path.split("?", 1)[0].split("#", 1)[0]
 
 
-def _event_from_record(rec: Record, ctx: Context, base: Event) -> Event | None:
+def _event_from_record(rec: Record, ctx: Context, base: Event, service_hint: str = "") -> Event | None:
     level = normalise_level(rec.level)
     if level not in ctx.levels:
         return None
     flat = extract.flatten(rec.extra)
-    service = extract.first_text(flat, extract.SERVICE_KEYS, MAX_SERVICE_CHARS) or ctx.default_service
+    service = (
+        extract.first_text(flat, extract.SERVICE_KEYS, MAX_SERVICE_CHARS)
+        or ctx.service
+        or service_hint[:MAX_SERVICE_CHARS]
+        or ctx.default_service
+    )
     method = extract.first_text(flat, extract.METHOD_KEYS, 16)
     route = extract.first_text(flat, extract.ROUTE_KEYS, 512)
     raw_path = extract.first_text(flat, extract.PATH_KEYS, 4096)
@@ -130,7 +139,8 @@ def _event_from_record(rec: Record, ctx: Context, base: Event) -> Event | None:
     chain = split_chain(rec.error)
     root_cause = chain[-1] if chain else ""
     stack = rec.stacktrace or _stack_from_verbose(rec.error_verbose)
-    frame = stack_top_frame(stack, ctx.in_app_prefixes) if stack else None
+    # a panic dump is a new format: its top frame may skip the whole standard library (fingerprint v1 unchanged)
+    frame = stack_top_frame(stack, ctx.in_app_prefixes, skip_stdlib=rec.format == "go_panic") if stack else None
     message = rec.message or (chain[0] if chain else "")
     template = mask_message(message)
     error_type = extract.first_text(flat, extract.ERROR_TYPE_KEYS)
@@ -173,6 +183,8 @@ def _event_from_record(rec: Record, ctx: Context, base: Event) -> Event | None:
         "logger": rec.logger,
     }
     event.update({k: v for k, v in optional.items() if v})
+    if rec.goroutine_id is not None:
+        event["goroutine_id"] = rec.goroutine_id
     if status is not None:
         event["http_status"] = status
     if duration is not None:
@@ -180,11 +192,11 @@ def _event_from_record(rec: Record, ctx: Context, base: Event) -> Event | None:
     return event
 
 
-def _unparsed_event(text: str, ctx: Context, base: Event) -> Event:
+def _unparsed_event(text: str, ctx: Context, base: Event, service_hint: str = "") -> Event:
     message = text[:UNPARSED_MESSAGE_CHARS]
     template = mask_message(message)
     return {
-        "service": ctx.default_service,
+        "service": ctx.service or service_hint[:MAX_SERVICE_CHARS] or ctx.default_service,
         "env": ctx.env,
         "host": ctx.host,
         "level": UNPARSED_LEVEL,
@@ -206,14 +218,19 @@ def normalise_line(
     offset: int,
     ingested_ns: int,
     truncated: bool = False,
+    fallback_ns: int | None = None,
+    service_hint: str = "",
 ) -> Normalised:
-    """One line (raw bytes without ``\\n``) → an event, a skip (level below ``ctx.levels``) or a blank.
+    """One record (a line's raw bytes without ``\\n``, or the lines of a multi-line record joined by ``\\n``,
+    see :mod:`errloop.telegraf.errlog.group`) → an event, a skip (level below ``ctx.levels``) or a blank.
 
+    ``fallback_ns``/``service_hint``: the time and service a container wrapper gave, used
+    when the record has none (before ``ingested_ns``; after the config's ``service``).
     Never raises: a parser that fails makes the line ``format=unparsed`` with ``error`` set.
     """
     text = data.decode("utf-8", "replace")
-    if text.endswith("\r"):
-        text = text[:-1]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").removesuffix("\r")
     if not text.strip():
         return Normalised("blank")
     base: Event = {
@@ -231,16 +248,18 @@ def normalise_line(
             rec = parser.parse(text)
             if rec is None:
                 continue
-            event = _event_from_record(rec, ctx, base)
+            event = _event_from_record(rec, ctx, base, service_hint)
         except Exception as exc:  # a parser bug must not lose the line
             error = f"{name}: {type(exc).__name__}: {exc}"
             break
+        ts = rec.ts_ns if rec.ts_ns is not None else fallback_ns if fallback_ns is not None else ingested_ns
         if event is None:
-            return Normalised("skipped", time_ns=rec.ts_ns if rec.ts_ns is not None else ingested_ns)
+            return Normalised("skipped", time_ns=ts)
         if ctx.keep_raw:
             event["raw"] = text
-        return Normalised("event", event, rec.ts_ns if rec.ts_ns is not None else ingested_ns)
-    return Normalised("event", _unparsed_event(text, ctx, base), ingested_ns, unparsed=True, error=error)
+        return Normalised("event", event, ts)
+    ts = fallback_ns if fallback_ns is not None else ingested_ns
+    return Normalised("event", _unparsed_event(text, ctx, base, service_hint), ts, unparsed=True, error=error)
 
 
 def parse_lines(
@@ -255,7 +274,7 @@ def parse_lines(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ingested_ns: int | None = None,
 ) -> Iterator[Normalised]:
-    """:func:`normalise_line` over text lines, with byte offsets counted as the plugin counts them.
+    """:func:`normalise_line` over text lines, grouped into records and with byte offsets as the plugin has them.
 
     Lines may keep their ``\\n`` or not (each counts one newline byte); text decoded
     with ``errors="surrogateescape"`` gives the file's exact bytes and so the plugin's
@@ -271,19 +290,34 @@ def parse_lines(
     )
     if isinstance(lines, str):
         lines = lines.splitlines(keepends=True)
+    unwrapper = Unwrapper()
+    grouper = Grouper()
+
+    def group(inner: list[Inner]) -> list[Grouped]:
+        return [rec for i in inner for rec in grouper.push(i.line, 0.0, i.time_ns, i.service)]
+
+    def emit(records: list[Grouped]) -> Iterator[Normalised]:
+        for rec in records:
+            yield normalise_line(
+                rec.data,
+                ctx=ctx,
+                offset=rec.offset,
+                ingested_ns=time.time_ns() if ingested_ns is None else ingested_ns,
+                truncated=rec.truncated,
+                fallback_ns=rec.time_ns,
+                service_hint=rec.service,
+            )
+
     offset = 0
     for line in lines:
         data = line.encode("utf-8", "surrogateescape")
         body = data[:-1] if data.endswith(b"\n") else data
         truncated = len(body) > max_line_bytes
-        yield normalise_line(
-            body[:max_line_bytes] if truncated else body,
-            ctx=ctx,
-            offset=offset,
-            ingested_ns=time.time_ns() if ingested_ns is None else ingested_ns,
-            truncated=truncated,
-        )
+        line_ = Line(source, offset, body[:max_line_bytes] if truncated else body, truncated)
+        yield from emit(group(unwrapper.push(line_)))
         offset += len(body) + 1
+    yield from emit(group(unwrapper.flush_all()))
+    yield from emit(grouper.flush_all())
 
 
 def parse_text(

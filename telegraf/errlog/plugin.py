@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from errloop.rules import contract
 from errloop.telegraf import lineproto
 from errloop.telegraf.errlog.config import Config, ConfigError, load_config
+from errloop.telegraf.errlog.container import Unwrapper
+from errloop.telegraf.errlog.group import Grouped, Grouper
 from errloop.telegraf.errlog.normalise import Context, normalise_level, normalise_line
 from errloop.telegraf.errlog.offsets import OffsetStore
 from errloop.telegraf.errlog.points import SeriesClock, event_line, stats_line
@@ -52,6 +54,8 @@ class ErrlogPlugin:
             rotate_wait_s=config.rotate_wait_s,
             clock=monotonic,
         )
+        self.unwrapper = Unwrapper()
+        self.grouper = Grouper(idle_s=config.multiline_wait_s)
         self.counters = IngestCounters()
         self.series = SeriesClock()
         self._contexts: dict[str, Context] = {}
@@ -94,28 +98,45 @@ class ErrlogPlugin:
             self._error("reading files failed: %s", exc)
             lines = []
         now_ns = self.wall_ns()
+        now = self.monotonic()
+        records: list[Grouped] = []
         for line in lines:
             self.counters.add("lines_read")
             if line.truncated:
                 self.counters.add("truncated")
             try:
+                for inner in self.unwrapper.push(line, now):
+                    records.extend(self.grouper.push(inner.line, now, inner.time_ns, inner.service))
+            except Exception as exc:  # a grouping bug must not lose the line: it goes on alone
+                self._error("%s at byte %d: grouping failed: %s: %s", line.source, line.offset, type(exc).__name__, exc)
+                records.append(Grouped(line.source, line.offset, line.data, 1, line.truncated))
+        try:
+            for inner in self.unwrapper.flush_idle(now, self.config.multiline_wait_s):
+                records.extend(self.grouper.push(inner.line, now, inner.time_ns, inner.service))
+            records.extend(self.grouper.flush_idle(now))
+        except Exception as exc:
+            self._error("flushing multi-line records failed: %s: %s", type(exc).__name__, exc)
+        for rec in records:
+            try:
                 outcome = normalise_line(
-                    line.data,
-                    ctx=self._context(line.source),
-                    offset=line.offset,
+                    rec.data,
+                    ctx=self._context(rec.source),
+                    offset=rec.offset,
                     ingested_ns=now_ns,
-                    truncated=line.truncated,
+                    truncated=rec.truncated,
+                    fallback_ns=rec.time_ns,
+                    service_hint=rec.service,
                 )
                 if outcome.error:
-                    self._error("%s at byte %d stored as unparsed: %s", line.source, line.offset, outcome.error)
+                    self._error("%s at byte %d stored as unparsed: %s", rec.source, rec.offset, outcome.error)
                 if outcome.event is None:
                     continue
                 out.append(event_line(outcome.event, outcome.time_ns, self.series))
             except lineproto.LineProtocolError as exc:
-                self._error("%s at byte %d: cannot write the event: %s", line.source, line.offset, exc)
+                self._error("%s at byte %d: cannot write the event: %s", rec.source, rec.offset, exc)
                 continue
             except Exception as exc:
-                self._error("%s at byte %d: %s: %s", line.source, line.offset, type(exc).__name__, exc)
+                self._error("%s at byte %d: %s: %s", rec.source, rec.offset, type(exc).__name__, exc)
                 continue
             self.counters.add("events")
             if outcome.unparsed:
@@ -130,7 +151,14 @@ class ErrlogPlugin:
         return out
 
     def committed(self) -> None:
-        self.tailer.commit()
+        self.tailer.commit(hold=self.held())
+
+    def held(self) -> dict[str, int]:
+        """File → first offset of a record not yet sent (a partial container line, an open multi-line record)."""
+        held = self.unwrapper.held()
+        for source, offset in self.grouper.held().items():
+            held[source] = min(offset, held.get(source, offset))
+        return held
 
     def close(self) -> None:
         self.tailer.close()

@@ -36,7 +36,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -146,23 +146,26 @@ class Tailer:
         self._retire_idle(now, out)
         return out
 
-    def positions(self) -> list[FileOffset]:
-        """The positions after every line handed out so far."""
+    def positions(self, hold: Mapping[str, int] | None = None) -> list[FileOffset]:
+        """The positions after every line handed out so far; ``hold``: source → an offset not to pass
+        (the first line of a multi-line record still being joined, see errlog.group)."""
+        hold = hold or {}
         return [
             FileOffset(
                 path=t.source if t.path is None else t.path,
                 dev=t.key[0],
                 ino=t.key[1],
-                offset=t.delivered,
+                offset=min(t.delivered, hold.get(t.source, t.delivered)),
                 head_len=t.head_len,
                 head=t.head,
             )
             for t in self._files.values()
         ]
 
-    def commit(self, force: bool = False) -> None:
-        """The lines handed out so far are delivered; save positions (throttled unless ``force``)."""
-        self._acked = self.positions()
+    def commit(self, force: bool = False, hold: Mapping[str, int] | None = None) -> None:
+        """The lines handed out so far are delivered (those from ``hold``'s offsets on are not yet);
+        save positions (throttled unless ``force``)."""
+        self._acked = self.positions(hold)
         now = self.clock()
         if force or now >= self._next_save:
             self._save(self._acked)

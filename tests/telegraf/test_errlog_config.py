@@ -110,7 +110,7 @@ def test_all_keys(tmp_path: Path) -> None:
         ({"files": ["a"], "max_line_bytes": 10}, "max_line_bytes: expected an integer >= 256"),
         ({"files": ["a"], "max_line_bytes": True}, "max_line_bytes: expected an integer"),
         ({"files": ["a"], "from_beginning": "yes"}, "from_beginning: expected true or false"),
-        ({"files": ["a"], "formats": ["logfmt"]}, "formats: unknown format 'logfmt'"),
+        ({"files": ["a"], "formats": ["xml"]}, "formats: unknown format 'xml'"),
         ({"files": ["a"], "fingerprint_version": 9}, "fingerprint_version: known versions"),
         ({"files": ["a"], "log_level": "loud"}, "log_level: one of"),
         ({"files": ["a"], "env": 3}, "env: expected a string"),

@@ -62,11 +62,12 @@ def test_fixture_file_levels_and_counts() -> None:
     outcomes = list(parse_lines(DATA.read_text(encoding="utf-8").splitlines(keepends=True), source=str(DATA)))
     kinds = [o.kind for o in outcomes]
     events = [o.event for o in outcomes if o.event is not None]
-    # info, warn and debug are skipped; 5 error/dpanic lines + 1 plain-text line
+    # info, warn and debug are skipped; 5 error/dpanic lines + net/http's log line of a recovered panic
     assert kinds.count("skipped") == 3
     assert len(events) == 6
-    assert [e["level"] for e in events] == ["error", "error", "error", "error", "dpanic", "unknown"]
-    assert sum(o.unparsed for o in outcomes) == 1
+    assert [e["level"] for e in events] == ["error", "error", "error", "error", "dpanic", "panic"]
+    assert [e["format"] for e in events] == ["zap_json"] * 5 + ["go_panic"]
+    assert sum(o.unparsed for o in outcomes) == 0
     for e in events:
         assert_contract(dict(e))
 
@@ -201,7 +202,7 @@ def test_http_status_only_when_valid() -> None:
 
 
 def test_unparsed_line_is_stored_and_counted() -> None:
-    text = "2024/11/27 10:00:05 http: panic serving 10.0.0.9:51234: runtime error " + "x" * 3000
+    text = "peer 10.0.0.9:51234 hung up: runtime error " + "x" * 3000
     outcome = next(parse_lines([text], source="/l/app.log"))
     ev = outcome.event
     assert outcome.unparsed and outcome.kind == "event" and ev is not None

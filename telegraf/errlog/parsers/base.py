@@ -12,8 +12,9 @@ class Record:
     """One log record as the line says it, before normalising.
 
     ``level`` is lower case as found (the normaliser maps aliases); ``ts_ns`` is None when
-    the line has no usable time. ``extra`` holds every other key with its JSON value
-    (str, int, float, bool, None, list or dict), for the normaliser's well-known keys.
+    the line has no usable time; ``goroutine_id`` is set by the panic parser. ``extra`` holds
+    every other key with its JSON value (str, int, float, bool, None, list or dict), for the
+    normaliser's well-known keys.
     """
 
     format: str
@@ -25,6 +26,7 @@ class Record:
     error: str = ""
     error_verbose: str = ""
     stacktrace: str = ""
+    goroutine_id: int | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
 

@@ -9,11 +9,10 @@ when it is a JSON object with a string level; anything else is not this format.
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Final
 
 from errloop.telegraf.errlog.parsers.base import Record
+from errloop.telegraf.errlog.parsers.common import first, json_object, text
 from errloop.telegraf.errlog.timeparse import to_ns
 
 _LEVEL_KEYS: Final = ("level", "lvl", "severity")
@@ -26,23 +25,8 @@ _OWN_KEYS: Final = frozenset(
 )
 
 
-def _first(obj: dict[str, object], keys: tuple[str, ...]) -> object:
-    for key in keys:
-        if key in obj:
-            return obj[key]
-    return None
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | Decimal):
-        return str(value)
-    return json.dumps(value, default=str, ensure_ascii=False)
+_first = first
+_text = text
 
 
 class ZapJsonParser:
@@ -51,14 +35,8 @@ class ZapJsonParser:
     name: str = "zap_json"
 
     def parse(self, line: str) -> Record | None:
-        text = line.strip()
-        if not text.startswith("{"):
-            return None
-        try:
-            obj = json.loads(text, parse_float=Decimal)
-        except (json.JSONDecodeError, RecursionError):
-            return None
-        if not isinstance(obj, dict):
+        obj = json_object(line.strip())
+        if obj is None:
             return None
         level = _first(obj, _LEVEL_KEYS)
         if not isinstance(level, str) or not level:
