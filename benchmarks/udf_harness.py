@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from errloop.deploy.stack import versions
 from errloop.rules import contract
 from errloop.telegraf.errlog.normalise import parse_lines
 from errloop.udf.agent import decode_uvarint, frame, udf_pb2
@@ -222,9 +223,8 @@ def errloop_targets() -> list[Target]:
 
 
 def bench_cache() -> Path:
-    base = os.environ.get("ERRLOOP_CACHE")
-    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "errloop"
-    return root / "udf-bench"
+    """``<errloop cache>/udf-bench``: the official agent's venv lives here."""
+    return versions.cache_dir().parent / "udf-bench"
 
 
 OFFICIAL_CODE = (

@@ -1,22 +1,17 @@
 """The Go service of the quick-start scenario: build it (cached by source hash) and run it.
 
 The sources live in ``service/`` beside this file (package data: ``*.go``, ``go.mod``,
-``go.sum``). ``build_service`` copies them to a temporary directory, runs ``go build``
-with ``GOTOOLCHAIN=local`` and installs the binary atomically under
+``go.sum``). ``build_service`` builds them with :mod:`errloop.deploy.gobuild` into
 ``<cache>/demo/<hash>/demo-service``; a cached binary is reused until the sources change.
 ``serve`` starts a built binary and stops it with SIGTERM.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,13 +20,11 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from errloop.deploy.stack import versions
+from errloop.deploy import gobuild
+from errloop.deploy.gobuild import source_hash
 from errloop.deploy.stack.build import BuildError
 
 BINARY = "demo-service"
-# Part of the cache key: changing how the binary is built rebuilds it.
-# -trimpath makes stack frames read github.com/errloop/demo/handlers.go:NN on every machine.
-BUILD_ARGS = ("go", "build", "-trimpath", "-o")
 
 
 def _is_source(name: str) -> bool:
@@ -47,80 +40,20 @@ def sources() -> dict[str, bytes]:
     return found
 
 
-def source_hash(files: dict[str, bytes]) -> str:
-    """A short digest of the file names, their contents and the build command."""
-    h = hashlib.sha256("\0".join(BUILD_ARGS).encode())
-    for name in sorted(files):
-        h.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
-    return h.hexdigest()[:16]
-
-
 def default_cache_root() -> Path:
     """Beside the TICK binaries' cache: ``<cache>/demo``."""
-    tick: Path = versions.cache_dir()
-    return tick.parent / "demo"
+    return gobuild.cache_base() / "demo"
 
 
 def binary_path(cache_root: Path | None = None) -> Path:
     """Where the binary of the current sources is (or will be) cached."""
-    root = cache_root or default_cache_root()
-    return root / source_hash(sources()) / BINARY
-
-
-def _go_env() -> dict[str, str]:
-    env = dict(os.environ)
-    flags = env.get("GOFLAGS", "").split()
-    if "-modcacherw" not in flags:
-        flags.append("-modcacherw")  # a module cache the test machine can clean up
-    env.update(GOTOOLCHAIN="local", GOFLAGS=" ".join(flags))
-    return env
+    return (cache_root or default_cache_root()) / source_hash(sources()) / BINARY
 
 
 def build_service(cache_root: Path | None = None, say: Callable[[str], None] = print) -> Path:
     """Return the path of the demo service binary, building it first if the sources changed."""
-    files = sources()
-    target = (cache_root or default_cache_root()) / source_hash(files) / BINARY
-    if target.is_file() and os.access(target, os.X_OK):
-        return target
-    if shutil.which("go") is None:
-        raise BuildError("go is not on PATH: the demo service is built from source")
-    say(f"  building the demo service → {target}")
-    t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="errloop-demo-") as tmp:
-        src = Path(tmp) / "service"
-        src.mkdir()
-        for name, data in files.items():
-            (src / name).write_bytes(data)
-        out = Path(tmp) / BINARY
-        proc = subprocess.run(
-            [*BUILD_ARGS, str(out), "."],
-            cwd=src,
-            env=_go_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
-            raise BuildError(f"go build of the demo service failed (exit {proc.returncode}):\n{tail}")
-        _install(out, target)
-    say(f"  demo service built in {time.monotonic() - t0:.1f} s")
-    return target
-
-
-def _install(src: Path, dst: Path) -> None:
-    """Copy next to the destination, then rename: a half-copied binary never looks built."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        shutil.copyfile(src, tmp)
-        tmp.chmod(0o755)
-        tmp.replace(dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    root = cache_root or default_cache_root()
+    return gobuild.build_cached(sources(), root, {BINARY: "."}, say=say, what="demo service") / BINARY
 
 
 @dataclass(frozen=True)

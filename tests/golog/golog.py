@@ -11,19 +11,16 @@ Like ``errloop.deploy.demo``: the sources (``go.mod``, ``go.sum``, ``*.go`` here
 
 from __future__ import annotations
 
-import hashlib
 import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from errloop.deploy import gobuild
+
 HERE = Path(__file__).resolve().parent
-BUILD_ARGS = ("go", "build", "-trimpath", "-o")
-BINARIES = ("golog", "deadlock")
 LOG_FORMATS = (
     "zap_json",
     "zap_console",
@@ -56,10 +53,6 @@ PANIC_CASES = (
 OOM_ADDRESS_SPACE = 1 << 30  # RLIMIT_AS for the "oom" case: the runtime runs out of memory within it
 
 
-class BuildError(RuntimeError):
-    pass
-
-
 def sources() -> dict[str, bytes]:
     """Source files by path relative to tests/golog."""
     found: dict[str, bytes] = {}
@@ -70,62 +63,15 @@ def sources() -> dict[str, bytes]:
     return found
 
 
-def source_hash(files: dict[str, bytes]) -> str:
-    h = hashlib.sha256("\0".join(BUILD_ARGS).encode())
-    for name in sorted(files):
-        h.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
-    return h.hexdigest()[:16]
-
-
 def cache_root() -> Path:
     """Beside the demo service's cache: ``<errloop cache>/golog``."""
-    env = os.environ.get("ERRLOOP_CACHE")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "errloop"
-    return base / "golog"
-
-
-def go_env() -> dict[str, str]:
-    env = dict(os.environ)
-    flags = env.get("GOFLAGS", "").split()
-    if "-modcacherw" not in flags:
-        flags.append("-modcacherw")
-    env.update(GOTOOLCHAIN="local", GOFLAGS=" ".join(flags))
-    return env
+    return gobuild.cache_base() / "golog"
 
 
 def build(root: Path | None = None) -> Path:
     """The directory holding the built ``golog`` and ``deadlock`` binaries; built when the sources changed."""
-    files = sources()
-    target = (root or cache_root()) / source_hash(files)
-    if all(os.access(target / b, os.X_OK) for b in BINARIES):
-        return target
-    if shutil.which("go") is None:
-        raise BuildError("go is not on PATH")
-    with tempfile.TemporaryDirectory(prefix="errloop-golog-") as tmp:
-        src = Path(tmp) / "src"
-        for name, data in files.items():
-            (src / name).parent.mkdir(parents=True, exist_ok=True)
-            (src / name).write_bytes(data)
-        out = Path(tmp) / "bin"
-        out.mkdir()
-        proc = subprocess.run(
-            [*BUILD_ARGS, str(out) + "/", ".", "./deadlock"],
-            cwd=src,
-            env=go_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise BuildError(f"go build failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
-        target.mkdir(parents=True, exist_ok=True)
-        for b in BINARIES:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{b}.", dir=target)
-            os.close(fd)
-            shutil.copyfile(out / b, tmp_name)
-            os.chmod(tmp_name, 0o755)
-            os.replace(tmp_name, target / b)
-    return target
+    targets = {"golog": ".", "deadlock": "./deadlock"}
+    return gobuild.build_cached(sources(), root or cache_root(), targets, say=lambda _: None, what="golog printer")
 
 
 @dataclass(frozen=True)
@@ -164,9 +110,11 @@ def captures(bin_dir: Path) -> dict[str, Output]:
 
 
 def _versions() -> str:
-    go = subprocess.run(["go", "version"], capture_output=True, text=True, env=go_env(), check=False).stdout.strip()
+    go = subprocess.run(
+        ["go", "version"], capture_output=True, text=True, env=gobuild.go_env(), check=False
+    ).stdout.strip()
     mods = [ln.strip() for ln in (HERE / "go.mod").read_text().splitlines() if ln.startswith("\t")]
-    return f"{go}\nsources {source_hash(sources())}\n" + "\n".join(mods) + "\n"
+    return f"{go}\nsources {gobuild.source_hash(sources())}\n" + "\n".join(mods) + "\n"
 
 
 def main(argv: list[str]) -> int:
