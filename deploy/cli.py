@@ -198,6 +198,12 @@ def cmd_stack(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_supervise(a: argparse.Namespace) -> int:
+    from errloop.deploy.supervise import loop
+
+    return loop.main(a.kapacitor, a.pattern, a.interval, a.once)
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from errloop.deploy.demo import scenario
 
@@ -265,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state-dir", help="default: $ERRLOOP_STACK_DIR or ~/.local/state/errloop/stack")
     s.add_argument("--purge", action="store_true", help="with down: delete the stack's data")
     s.set_defaults(fn=cmd_stack)
+
+    s = sub.add_parser("supervise", help="re-enable errloop's Kapacitor tasks that stopped executing")
+    s.add_argument("--kapacitor", default=os.environ.get("KAPACITOR_URL", "http://127.0.0.1:9092"))
+    s.add_argument("--pattern", default="errloop-*", help="task ids to watch (glob; default errloop-*)")
+    s.add_argument("--interval", default="5s", help="poll interval, Go duration (default 5s)")
+    s.add_argument("--once", action="store_true", help="poll once and exit (1 if a restart was refused)")
+    s.set_defaults(fn=cmd_supervise)
 
     s = sub.add_parser("demo", help="the quick-start scenario, end to end")
     s.add_argument("--keep", action="store_true", help="leave everything running")

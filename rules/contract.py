@@ -67,6 +67,8 @@ CLASSIFIED_FIELDS: Final[dict[str, type]] = {
     "classified_ns": int,  # wall clock when the classify UDF handled the event (stage "classified")
     "fp_count": int,  # events seen with this fingerprint by this classifier
     "window_count": int,  # events of the same group and category inside the UDF's window
+    "sample_weight": float,  # with sampling: events this kept one stands for (1, or 1/rate if sampled)
+    "sample_dropped": int,  # with sampling: events of its (service, category) dropped since the last kept one
 }
 ERROR_CLASSES: Final = ("business", "system", "transient", "unknown")
 

@@ -119,24 +119,28 @@ class KapacitorClient:
     def delete_task(self, task_id: str) -> None:
         self._call("DELETE", f"/tasks/{task_id}")
 
-    def wait_executing(self, task_id: str, timeout: float = 15.0) -> dict[str, Any]:
-        """Poll until the task executes without error; raise KapacitorError otherwise."""
+    def wait_executing(self, task_id: str, timeout: float = 15.0, settle: float = 2.5) -> dict[str, Any]:
+        """Poll until the task executes without error and still does ``settle`` seconds later.
+
+        Kapacitor reports a task executing as soon as its pipeline starts; a UDF is
+        initialised afterwards, in its own goroutine, once its process is up (a second or
+        more on a busy machine), and only then can the task fail. Hence the settle time.
+        """
         deadline = time.monotonic() + timeout
         task: dict[str, Any] | None = None
-        while time.monotonic() < deadline:
+        executing_since: float | None = None
+        while time.monotonic() < deadline + settle:
             task = self.get_task(task_id)
             if task is None:
                 raise KapacitorError("GET", f"/tasks/{task_id}", 404, "task disappeared")
             if task.get("error"):
                 raise KapacitorError("GET", f"/tasks/{task_id}", 200, f"task failed: {task['error']}")
             if task.get("executing"):
-                # a UDF that dies at init shows up a moment later: look once more
-                time.sleep(0.3)
-                again = self.get_task(task_id) or {}
-                if again.get("executing") and not again.get("error"):
-                    return again
-                if again.get("error"):
-                    raise KapacitorError("GET", f"/tasks/{task_id}", 200, f"task failed: {again['error']}")
+                executing_since = executing_since or time.monotonic()
+                if time.monotonic() - executing_since >= settle:
+                    return task
+            elif time.monotonic() > deadline:
+                break
             time.sleep(0.1)
         raise KapacitorError("GET", f"/tasks/{task_id}", 200, f"task not executing after {timeout:.0f} s: {task}")
 

@@ -114,10 +114,13 @@ def test_points_come_out_enriched_with_the_engines_classification(udf: UdfProces
             assert out.fieldsDouble["retry_after_s"] == expected.retry_after_s
         assert before <= out.fieldsInt["classified_ns"] <= after
         assert "window_count" not in out.fieldsInt
-        # every name the contract says the UDF adds is present (fp_count/retry_after_s/window_count may be absent)
+        # every name the contract says the UDF adds is present (fp_count/retry_after_s/window_count and
+        # the sampling fields may be absent)
         names = set(out.tags) | set(out.fieldsString) | set(out.fieldsInt) | set(out.fieldsDouble)
         assert set(ADDED_TAGS) <= names
-        assert set(ADDED_FIELDS) - {"fp_count", "retry_after_s", "window_count"} <= names
+        optional = {"fp_count", "retry_after_s", "window_count", "sample_weight", "sample_dropped"}
+        assert set(ADDED_FIELDS) - optional <= names
+        assert not {"sample_weight", "sample_dropped"} & names  # no sampling options: no sampling fields
     assert got[0].tags["rule_id"] == "net.conn_refused" and got[0].tags["retryable"] == "true"
     assert got[1].tags["retryable"] == "false"
     assert [p.fieldsInt.get("fp_count") for p in got] == [1, 1, 2, None]

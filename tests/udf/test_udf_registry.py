@@ -23,6 +23,8 @@ def test_names_and_info() -> None:
     assert {s.name: s.types for s in classify.options} == {
         "rules": (ValueType.STRING,),
         "window": (ValueType.DURATION,),
+        "keep": (ValueType.STRING,),
+        "sampleRate": (ValueType.DOUBLE,),
     }
     assert registry.info("errloop_mirror").options == ()
     with pytest.raises(KeyError, match="known: errloop_classify, errloop_mirror"):

@@ -10,7 +10,10 @@ retry_after_s when set), plus:
 - ``fp_count``: events with this fingerprint seen by this classifier (kept across restarts
   through Kapacitor snapshots; only when the point has a fingerprint tag);
 - ``window_count``: events with the same Kapacitor group and category whose point time
-  lies in ``(t - window, t]``, this one included (only with ``.window(DURATION)``).
+  lies in ``(t - window, t]``, this one included (only with ``.window(DURATION)``);
+- ``sample_weight`` and ``sample_dropped``: only with sampling (``.keep(...)`` /
+  ``.sampleRate(...)``, see :mod:`errloop.udf.classify.sampling`); dropped events are not
+  emitted but still count in ``fp_count`` and ``window_count``.
 
 Names already present on the incoming point with one of these names are replaced, wherever
 they were (a name lives in exactly one of tags / the four field maps). Empty tag values are
@@ -28,6 +31,7 @@ from errloop.rules.classify import Classification, RuleError, RuleSet, default_r
 from errloop.udf.agent import Edge, Handler, Info, InitError, Options, OptionSpec, ValueType, pointbytes, udf_pb2
 from errloop.udf.agent.output import Emitter
 from errloop.udf.classify.cache import ClassificationCache
+from errloop.udf.classify.sampling import Kept, Sampler
 from errloop.udf.classify.state import FINGERPRINT_CAPACITY, FingerprintTable, SnapshotError, WindowCounter
 
 log = logging.getLogger("errloop.udf")
@@ -37,12 +41,16 @@ log = logging.getLogger("errloop.udf")
 ADDED_TAGS: Final = tuple(t for t in contract.CLASSIFIED_TAGS if t not in contract.EVENT_TAGS)
 ADDED_FIELDS: Final = tuple(f for f in contract.CLASSIFIED_FIELDS if f not in contract.EVENT_FIELDS)
 # the added fields this UDF computes itself; the others are Classification attributes
-_COMPUTED: Final = ("classified_ns", "fp_count", "window_count")
+_COMPUTED: Final = ("classified_ns", "fp_count", "window_count", "sample_weight", "sample_dropped")
 _FROM_CLASSIFICATION: Final = tuple(f for f in ADDED_FIELDS if f not in _COMPUTED)
 _FINGERPRINT_TAG: Final = "fingerprint"
 if not (set(_COMPUTED) <= set(ADDED_FIELDS) and _FINGERPRINT_TAG in contract.EVENT_TAGS):
     raise ImportError("errloop.rules.contract no longer names the classify UDF's fields; update udf/classify")
-CLASSIFIED_NS, FP_COUNT, WINDOW_COUNT = _COMPUTED
+CLASSIFIED_NS, FP_COUNT, WINDOW_COUNT, SAMPLE_WEIGHT, SAMPLE_DROPPED = _COMPUTED
+_EVENT_ID: Final = "event_id"
+_SERVICE_TAG: Final = "service"
+if not (_EVENT_ID in contract.EVENT_FIELDS and _SERVICE_TAG in contract.EVENT_TAGS):
+    raise ImportError("errloop.rules.contract no longer names event_id/service; update udf/classify")
 _OUTPUT_NAMES: Final = frozenset((*ADDED_TAGS, *ADDED_FIELDS))
 _STR_FIELDS: Final = tuple(f for f in _FROM_CLASSIFICATION if contract.CLASSIFIED_FIELDS[f] is str)
 _FLOAT_FIELDS: Final = tuple(f for f in _FROM_CLASSIFICATION if contract.CLASSIFIED_FIELDS[f] is float)
@@ -52,6 +60,7 @@ _RENAMED: Final = pointbytes.name(contract.CLASSIFIED)
 _CLASSIFIED_NS_FIELD: Final = pointbytes.IntField(CLASSIFIED_NS)
 _FP_COUNT_FIELD: Final = pointbytes.IntField(FP_COUNT)
 _WINDOW_COUNT_FIELD: Final = pointbytes.IntField(WINDOW_COUNT)
+_SAMPLE_DROPPED_FIELD: Final = pointbytes.IntField(SAMPLE_DROPPED)
 _PICTURES: Final = tuple((picture, char) for char, picture in contract.CONTROL_PICTURES.items())
 
 
@@ -159,6 +168,17 @@ INFO: Final = Info(
             (ValueType.DURATION,),
             doc="adds window_count: events of the same group and category within this trailing window",
         ),
+        OptionSpec(
+            "keep",
+            (ValueType.STRING,),
+            repeatable=True,
+            doc="with sampling: always keep events of this error_class or category (repeatable)",
+        ),
+        OptionSpec(
+            "sampleRate",
+            (ValueType.DOUBLE,),
+            doc="keep this fraction (0 < rate <= 1) of the events not kept by .keep, chosen by event_id hash",
+        ),
     ),
 )
 
@@ -187,6 +207,7 @@ class ClassifyHandler(Handler):
         self.cache: ClassificationCache[_Added] | None = None  # follows self.rules
         self.fingerprints = FingerprintTable(fingerprint_capacity)
         self.window: WindowCounter | None = None
+        self.sampler: Sampler | None = None
 
     @classmethod
     def info(cls) -> Info:
@@ -197,15 +218,17 @@ class ClassifyHandler(Handler):
         window = options.get_duration("window")
         if window is not None and window <= 0:
             raise InitError(f"window must be positive, got {window}ns")
+        self.sampler = _sampler(options)
         self.rules = read_rules(path) if path else default_rules()
         self.window = WindowCounter(window) if window is not None else None
         log.info(
-            "errloop_classify %s/%s: %d rules from %s, window=%s",
+            "errloop_classify %s/%s: %d rules from %s, window=%s, sampling=%s",
             self.task_id,
             self.node_id,
             len(self.rules),
             self.rules.source,
             f"{window}ns" if window else "off",
+            f"rate {self.sampler.rate} keep {sorted(self.sampler.keep)}" if self.sampler else "off",
         )
 
     def snapshot(self) -> bytes:
@@ -236,6 +259,16 @@ class ClassifyHandler(Handler):
                 cache.hits,
                 cache.misses,
             )
+        sampler = self.sampler
+        if sampler is not None:
+            log.info(
+                "errloop_classify %s/%s: sampling kept=%d dropped=%d (unreported %d)",
+                self.task_id,
+                self.node_id,
+                sampler.kept_total,
+                sampler.dropped_total,
+                sampler.unreported,
+            )
 
     def _classify(self, point: udf_pb2.Point) -> tuple[PointView, _Added]:
         rules = self.rules
@@ -265,7 +298,25 @@ class ClassifyHandler(Handler):
         if self.window is not None:
             count = self.window.add((point.group, added.result.category), point.time)
             parts.append(_WINDOW_COUNT_FIELD(count))
+        if self.sampler is not None:
+            kept = self._sample(point, view, added)
+            if kept is None:
+                return
+            parts.append(pointbytes.double_field(SAMPLE_WEIGHT, kept.weight))
+            parts.append(_SAMPLE_DROPPED_FIELD(kept.dropped))
         self.emitter.point_bytes(b"".join(parts))
+
+    def _sample(self, point: udf_pb2.Point, view: PointView, added: _Added) -> Kept | None:
+        """The sampler's verdict on this point (call only with a sampler)."""
+        assert self.sampler is not None
+        result = added.result
+        event_id = view.get(_EVENT_ID)
+        if isinstance(event_id, str) and event_id:
+            key = event_id
+        else:  # no id: the fingerprint and point time decide, which a replay repeats as well
+            key = f"{view.get(_FINGERPRINT_TAG) or ''}@{point.time}"
+        service = view.get(_SERVICE_TAG)
+        return self.sampler.admit(result.error_class, result.category, service if isinstance(service, str) else "", key)
 
     def point(self, point: udf_pb2.Point) -> None:
         view, added = self._classify(point)
@@ -275,6 +326,12 @@ class ClassifyHandler(Handler):
         if view.has_any(_OUTPUT_NAMES):
             _clear(point)
         self._enrich(point, view, added)
+        if self.sampler is not None:
+            kept = self._sample(point, view, added)
+            if kept is None:
+                return
+            point.fieldsDouble[SAMPLE_WEIGHT] = kept.weight
+            point.fieldsInt[SAMPLE_DROPPED] = kept.dropped
         point.name = contract.CLASSIFIED
         self.emitter.point(point)
 
@@ -317,6 +374,23 @@ def _added(result: Classification) -> _Added:
     except UnicodeEncodeError:  # lone surrogates: let protobuf itself refuse them on the slow path
         encoded = None
     return _Added(result, tuple(tags), strings, floats, encoded)
+
+
+def _sampler(options: Options) -> Sampler | None:
+    """The sampler the options ask for (None without .keep and .sampleRate)."""
+    rate = options.get_float("sampleRate")
+    keep_calls = options.get("keep")
+    if rate is None and keep_calls is None:
+        return None
+    keep: list[str] = []
+    for call in keep_calls if isinstance(keep_calls, tuple) else (keep_calls,) if keep_calls is not None else ():
+        values = call if isinstance(call, tuple) else (call,)
+        keep += [str(v) for v in values]
+    if rate is None:
+        rate = 1.0
+    if not 0.0 < rate <= 1.0:
+        raise InitError(f"sampleRate must be in (0, 1], got {rate}")
+    return Sampler(keep, rate)
 
 
 def _clear(point: udf_pb2.Point) -> None:
