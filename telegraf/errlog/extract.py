@@ -86,7 +86,10 @@ def _scalar_text(value: object) -> str:
 def first_text(flat: Mapping[str, object], keys: tuple[str, ...], limit: int = _MAX_ID_CHARS) -> str:
     """The first non-empty string/number value among ``keys``, cut to ``limit`` characters."""
     for key in keys:
-        text = _scalar_text(flat.get(key))
+        value = flat.get(key)
+        if value is None:  # most keys are absent: skip them before any conversion (hot path)
+            continue
+        text = _scalar_text(value)
         if text:
             return text[:limit]
     return ""
