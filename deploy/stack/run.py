@@ -370,7 +370,8 @@ def _wait_telegraf(cfg: StackConfig, timeout: float = 30.0) -> None:
     raise StackError(f"telegraf did not start within {timeout:.0f} s; log:\n{tail(log)}")
 
 
-def _stop(cfg: StackConfig, program: str, timeout: float = 20.0) -> bool:
+def stop(cfg: StackConfig, program: str, timeout: float = 20.0) -> bool:
+    """Stop one program of the stack (SIGTERM, then SIGKILL after ``timeout``); False if it was not running."""
     pid = running_pid(cfg, program)
     _pid_file(cfg, program).unlink(missing_ok=True)
     if pid is None:
@@ -398,14 +399,14 @@ def _stop(cfg: StackConfig, program: str, timeout: float = 20.0) -> bool:
 def down(cfg: StackConfig, say: Callable[[str], None] = print, purge: bool = False) -> None:
     """Stop Telegraf, Kapacitor, then InfluxDB (after dropping Kapacitor's subscription)."""
     for program in ("telegraf", "kapacitord"):
-        if _stop(cfg, program):
+        if stop(cfg, program):
             say(f"  {program} stopped")
     if running_pid(cfg, "influxd") is not None:
         try:
             drop_subscriptions(cfg)
         except httpx.HTTPError as e:
             say(f"  could not drop subscriptions: {e}")
-    if _stop(cfg, "influxd"):
+    if stop(cfg, "influxd"):
         say("  influxd stopped")
     if purge and cfg.state_dir.exists():
         shutil.rmtree(cfg.state_dir)

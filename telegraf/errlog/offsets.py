@@ -3,10 +3,13 @@
 Format (``version`` 1)::
 
     {"version": 1, "files": [{"path": "/var/log/app.log", "dev": 2049, "ino": 131,
-      "offset": 18234, "head_len": 1024, "head": "<blake2b hex of the first head_len bytes>"}]}
+      "offset": 18234, "head_len": 1024, "head": "<blake2b hex of the first head_len bytes>",
+      "retired": false}]}
 
 ``offset`` is the end of the last line that was written to stdout and flushed; bytes
 after it (a partial line, lines not yet confirmed) are read again after a restart.
+``retired`` marks a file already rotated away (still read to its end); ``path`` is then the
+name it was followed under. Files written before ``retired`` existed load as not retired.
 The file is written to a temporary file in the same directory, fsynced, renamed over
 the old one, and the directory is fsynced: a crash leaves the old or the new version,
 never a torn one.
@@ -36,6 +39,7 @@ class FileOffset:
     offset: int
     head_len: int = 0
     head: str = ""
+    retired: bool = False
 
 
 class OffsetStore:
@@ -66,6 +70,7 @@ class OffsetStore:
                     offset=int(e["offset"]),
                     head_len=int(e.get("head_len", 0)),
                     head=str(e.get("head", "")),
+                    retired=bool(e.get("retired", False)),
                 )
                 for e in doc["files"]
             ]

@@ -18,7 +18,13 @@ Behaviour (each point is tested in tests/telegraf/test_errlog_tailer.py):
 - **Rotation**: rename-and-create (the path shows another inode, or is gone) keeps the
   old file open and reads it until it has not grown for ``rotate_wait_s``; a final
   line without newline is then delivered too. copytruncate (same inode, size below our
-  position, or the first bytes changed) starts again at 0. Each counts one rotation.
+  position, or the first bytes changed) reads the copy beside the file (same first
+  bytes, at least as long as our position) on from our position, then the file again
+  from 0. Each counts one rotation.
+- **Unseen generations**: at a rotation (and at a start that finds the saved file moved
+  or truncated), rotated siblings (``app.log.N``, ``app.log-…``; not compressed) last
+  written after the followed generation and not followed yet are read from 0 under the
+  path's name (``recovered`` counts them): they came and went between two looks.
 - **Positions**: :meth:`Tailer.poll` returns lines; :meth:`Tailer.commit` declares
   them delivered (the shim calls it after the batch is on stdout) and saves positions
   at most every ``save_interval_s``; :meth:`Tailer.close` saves the delivered
@@ -35,6 +41,7 @@ import glob
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +55,9 @@ HEAD_BYTES: Final = 1024
 TAIL_SCAN_BYTES: Final = 65_536
 READ_CHUNK: Final = 1 << 20
 MAX_READ_PER_POLL: Final = 64 << 20
+DONE_MEMORY: Final = 4096  # closed files remembered so a rotated sibling is not read twice
+GONE_MEMORY_S: Final = 60.0  # how long a vanished path is watched for its successor
+COMPRESSED: Final = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".z", ".Z")
 
 FileKey = tuple[int, int]
 
@@ -78,6 +88,8 @@ class _Tracked:
     size_seen: int = -1
     last_growth: float = 0.0
     retired_at: float | None = None
+    empty_mtime_ns: int = -1  # its mtime when last seen empty
+    mtime_seen: int = -1
 
 
 def _hash(data: bytes) -> str:
@@ -125,6 +137,10 @@ class Tailer:
         self._warned: set[str] = set()
         self._save_failures = 0
         self._had_state = store is not None and store.path.exists()
+        self._unresolved: list[FileOffset] = []  # saved files not found where they were
+        self._done: dict[FileKey, str] = {}  # closed files: key → head hash
+        self._gone: dict[str, tuple[str, int, float]] = {}  # vanished path → (source, mtime_ns, since)
+        self.recovered = 0  # rotated files found and read that were never seen at their path
         if store is not None:
             for entry in store.load():
                 self._saved_by_key[(entry.dev, entry.ino)] = entry
@@ -158,6 +174,7 @@ class Tailer:
                 offset=min(t.delivered, hold.get(t.source, t.delivered)),
                 head_len=t.head_len,
                 head=t.head,
+                retired=t.path is None,
             )
             for t in self._files.values()
         ]
@@ -209,41 +226,200 @@ class Tailer:
         for path in self._glob():
             if path in self._by_path:
                 continue
+            if path in self._gone:
+                self._reappeared(path, now)
+                continue
             self._open(path, now, first=first)
-        if first and self._saved_by_key:
-            self._find_moved(now)
+        if first:
+            self._unresolved.extend(self._saved_by_key.values())
+            self._saved_by_key.clear()
+            if self._unresolved:
+                self._find_moved(now)
 
     def _find_moved(self, now: float) -> None:
-        """Saved files no longer at their path: look for their inode beside it and finish reading them."""
-        for key, entry in list(self._saved_by_key.items()):
+        """Saved files no longer at their path (rotated while we were down): find them beside it —
+        by inode (renamed) or by their first bytes (copied, then truncated) — and read them on from
+        their saved offset; then read the rotated files made since, which we never saw."""
+        catch_up: dict[str, int] = {}
+        for entry in self._unresolved:
+            if self._still_there(entry):
+                log.info("%s is no longer among the files to follow; not read", entry.path)
+                continue
+            tracked = None
+            for _ in range(5):
+                found = self._locate(entry)
+                if found is None:
+                    break
+                path, st = found
+                key = (st.st_dev, st.st_ino)
+                tracked = self._open(path, now, first=True, watch=False, source=entry.path, resume=entry, expect=key)
+                if tracked is not None:
+                    break
+            if found is None:
+                self._warn_once(
+                    entry.path + ":lost",
+                    "%s (inode %d) was rotated away while errlog was down and is not found beside it; "
+                    "its lines from byte %d on are lost",
+                    entry.path,
+                    entry.ino,
+                    entry.offset,
+                )
+                continue
+            if tracked is None:
+                continue
+            tracked.retired_at = now
+            log.info("reading %s on from byte %d (was %s)", path, entry.offset, entry.path)
+            if not entry.retired:
+                catch_up[entry.path] = max(catch_up.get(entry.path, 0), st.st_mtime_ns)
+        self._unresolved.clear()
+        for source, after_ns in catch_up.items():
+            self._catch_up(source, source, after_ns, now)
+
+    def _still_there(self, entry: FileOffset) -> bool:
+        """The saved file is at its path, unchanged: the patterns no longer match it."""
+        try:
+            st = os.stat(entry.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (entry.dev, entry.ino) and self._path_head_matches(
+            entry.path, entry.head_len, entry.head
+        )
+
+    def _locate(self, entry: FileOffset) -> tuple[str, os.stat_result] | None:
+        copies: list[tuple[str, os.stat_result]] = []
+        for path, st in self._siblings(entry.path, rotated_only=False):
+            key = (st.st_dev, st.st_ino)
             if key in self._files:
                 continue
-            directory = os.path.dirname(entry.path) or "."
+            if key == (entry.dev, entry.ino):
+                if st.st_size >= entry.offset and self._path_head_matches(path, entry.head_len, entry.head):
+                    return path, st
+                continue
+            if entry.head_len > 0 and st.st_size >= entry.offset and self._is_rotated_name(entry.path, path):
+                if self._path_head_matches(path, entry.head_len, entry.head):
+                    copies.append((path, st))
+        if copies:
+            return max(copies, key=lambda c: c[1].st_mtime_ns)
+        return None
+
+    @staticmethod
+    def _is_rotated_name(path: str, candidate: str) -> bool:
+        """``app.log.1``, ``app.log-20241127``, ``app.log_old`` beside ``app.log``; not compressed ones."""
+        directory, base = os.path.split(path)
+        cdir, name = os.path.split(candidate)
+        return (
+            cdir == directory
+            and len(name) > len(base) + 1
+            and name.startswith(base)
+            and name[len(base)] in ".-_"
+            and not name.endswith(COMPRESSED)
+        )
+
+    def _siblings(self, path: str, *, rotated_only: bool = True) -> list[tuple[str, os.stat_result]]:
+        """Regular files in ``path``'s directory (only its rotated names when ``rotated_only``), oldest first.
+
+        Listed until two listings agree: a logrotate shifting ``app.log.N`` → ``app.log.N+1``
+        while we list would otherwise hide a file from us."""
+        previous: list[tuple[str, FileKey]] | None = None
+        scan: list[tuple[str, os.stat_result]] = []
+        for _ in range(5):
+            scan = self._list_siblings(path, rotated_only)
+            names = [(p, (st.st_dev, st.st_ino)) for p, st in scan]
+            if names == previous:
+                break
+            previous = names
+        return scan
+
+    def _list_siblings(self, path: str, rotated_only: bool) -> list[tuple[str, os.stat_result]]:
+        directory = os.path.dirname(path) or "."
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return []
+        out: list[tuple[str, os.stat_result]] = []
+        for name in names:
+            candidate = os.path.join(directory, name)
+            if candidate == path or (rotated_only and not self._is_rotated_name(path, candidate)):
+                continue
             try:
-                candidates = list(os.scandir(directory))
+                st = os.stat(candidate)
             except OSError:
                 continue
-            for dirent in candidates:
-                try:
-                    st = dirent.stat()
-                except OSError:
-                    continue
-                if (st.st_dev, st.st_ino) == key and dirent.is_file():
-                    tracked = self._open(dirent.path, now, first=True, watch=False, source=entry.path)
-                    if tracked is not None:
-                        tracked.retired_at = now
-                    break
+            if stat.S_ISREG(st.st_mode):
+                out.append((candidate, st))
+        out.sort(key=lambda c: (c[1].st_mtime_ns, c[0]))
+        return out
 
-    def _open(
-        self, path: str, now: float, *, first: bool, watch: bool = True, source: str | None = None
-    ) -> _Tracked | None:
+    def _path_head_matches(self, path: str, head_len: int, head: str) -> bool:
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return False
+        try:
+            return self._head_matches(fd, head_len, head)
+        finally:
+            os.close(fd)
+
+    def _catch_up(self, path: str, source: str, after_ns: int, now: float) -> None:
+        """Read the rotated files beside ``path`` last written at or after ``after_ns`` that we do not
+        follow: generations that came and were rotated away between two looks (or while we were down)."""
+        live_key = self._by_path.get(path)
+        live = self._files.get(live_key) if live_key is not None else None
+        if live is not None:
+            self._update_head(live)  # what it holds now; a copy of that is read when its truncation is seen
+        for _ in range(5):
+            moved = False
+            for candidate, st in self._siblings(path):
+                key = (st.st_dev, st.st_ino)
+                if st.st_mtime_ns < after_ns or key in self._files:
+                    continue
+                done_head = self._done.get(key)
+                if done_head is not None and self._path_head_matches(candidate, HEAD_BYTES, done_head):
+                    continue
+                if st.st_size == 0 or (
+                    live is not None
+                    and live.head_len > 0
+                    and self._path_head_matches(candidate, live.head_len, live.head)
+                ):
+                    # empty, or a copy (perhaps still being written) of the generation ``path``
+                    # holds and we read: the copytruncate step reads it on when the truncation comes
+                    continue
+                tracked = self._open(candidate, now, first=False, watch=False, source=source, resume=None, expect=key)
+                if tracked is None:
+                    moved = True  # renamed again since we listed it: list again
+                    continue
+                tracked.retired_at = now
+                self.recovered += 1
+                log.info("%s was rotated before errlog saw it at %s; reading it", candidate, path)
+            if not moved:
+                return
+
+    def _open(
+        self,
+        path: str,
+        now: float,
+        *,
+        first: bool,
+        watch: bool = True,
+        source: str | None = None,
+        resume: FileOffset | bool | None = True,
+        expect: FileKey | None = None,
+    ) -> _Tracked | None:
+        """Follow ``path``. ``resume``: True = where a saved position says (see ``_start_position``);
+        an entry = at its offset; None = from the start. ``expect``: the file's key as listed (None
+        when ``path`` holds another file by now)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return None  # gone since it was listed (rotated): not an error
         except OSError as exc:
             self._warn_once(path + ":open", "cannot open %s: %s", path, exc.strerror)
             return None
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
+        if expect is not None and key != expect:
+            os.close(fd)
+            return None
         if key in self._files:  # the same file under a second name
             os.close(fd)
             existing = self._files[key]
@@ -252,7 +428,13 @@ class Tailer:
                 existing.retired_at = None
                 self._by_path[path] = key
             return existing
-        start, entry = self._start_position(path, fd, st.st_size, key, first)
+        entry: FileOffset | None
+        if resume is True:
+            start, entry = self._start_position(path, fd, st.st_size, key, first)
+        elif isinstance(resume, FileOffset):
+            start, entry = resume.offset, resume
+        else:
+            start, entry = 0, None
         tracked = _Tracked(
             source=source or (entry.path if entry is not None else path),
             path=path if watch else None,
@@ -267,18 +449,18 @@ class Tailer:
         self._files[key] = tracked
         if watch:
             self._by_path[path] = key
-        self._saved_by_key.pop(key, None)
         log.info("following %s from byte %d", path, start)
         return tracked
 
     def _start_position(
         self, path: str, fd: int, size: int, key: FileKey, first: bool
     ) -> tuple[int, FileOffset | None]:
-        entry = self._saved_by_key.get(key)
+        entry = self._saved_by_key.pop(key, None)
         if entry is not None:
             if entry.offset <= size and self._head_matches(fd, entry.head_len, entry.head):
                 return entry.offset, entry
-            return 0, None  # same inode, other content: a new file
+            self._unresolved.append(entry)  # same inode, other content: truncated, or a new file
+            return 0, None
         if path in self._saved_by_path or not first or self._had_state:
             return 0, None  # replaced or created since the last run, or appeared while we run: all of it is new
         if self.from_beginning:
@@ -318,7 +500,25 @@ class Tailer:
         tracked.retired_at = now
         tracked.last_growth = now
 
+    def _mtime_ns(self, tracked: _Tracked) -> int:
+        try:
+            return os.fstat(tracked.fd).st_mtime_ns
+        except OSError:
+            return 0
+
+    def _reappeared(self, path: str, now: float) -> None:
+        """A path that vanished (renamed away) exists again: read what was rotated in between, then it."""
+        source, after_ns, since = self._gone.pop(path)
+        if self._open(path, now, first=False) is None:
+            self._gone[path] = (source, after_ns, since)
+        self._catch_up(path, source, after_ns, now)
+
     def _check_paths(self, now: float) -> None:
+        for path, (_, _, since) in list(self._gone.items()):
+            if os.path.isfile(path):
+                self._reappeared(path, now)
+            elif now - since > GONE_MEMORY_S:
+                del self._gone[path]
         for path, key in list(self._by_path.items()):
             tracked = self._files[key]
             try:
@@ -326,6 +526,7 @@ class Tailer:
             except FileNotFoundError:
                 self._retire(tracked, now)
                 self.rotations += 1
+                self._gone[path] = (tracked.source, self._mtime_ns(tracked), now)
                 log.info("%s is gone; reading the rest of the old file", path)
                 continue
             except OSError as exc:
@@ -335,19 +536,66 @@ class Tailer:
                 self._retire(tracked, now)
                 self.rotations += 1
                 log.info("%s was rotated; following the new file from its start", path)
-                self._open(path, now, first=False)
+                mtime_ns = self._mtime_ns(tracked)
+                # open first: what is rotated away after this is then found by the catch-up
+                if self._open(path, now, first=False) is None:  # renamed away again, not created yet
+                    self._gone[path] = (tracked.source, mtime_ns, now)
+                self._catch_up(path, tracked.source, mtime_ns, now)
                 continue
+            if tracked.size_seen == 0 and st.st_size > 0 and tracked.empty_mtime_ns >= 0:
+                # seen empty, now not: a whole generation may have been written and copied away
+                # (copytruncate) in between, with nothing left to tell its truncation by
+                self._catch_up(path, tracked.source, tracked.empty_mtime_ns + 1, now)
             if st.st_size < tracked.pos or (
-                st.st_size != tracked.size_seen and not self._head_matches(tracked.fd, tracked.head_len, tracked.head)
+                (st.st_size != tracked.size_seen or st.st_mtime_ns != tracked.mtime_seen)
+                and not self._head_matches(tracked.fd, tracked.head_len, tracked.head)
             ):
                 self.rotations += 1
-                log.info("%s was truncated (copytruncate); reading from its start", path)
-                tracked.pos = tracked.delivered = 0
-                tracked.pending.clear()
-                tracked.discarding = False
-                tracked.kept = b""
-                tracked.head_len, tracked.head = 0, ""
-                tracked.size_seen = -1
+                self._truncated(path, tracked, now)
+
+    def _truncated(self, path: str, tracked: _Tracked, now: float) -> None:
+        """copytruncate: go on reading the copy (``app.log.1``) from our position, read any
+        generation copied away since, and read the file again from its start."""
+        copy = None
+        moved: _Tracked | None = None
+        for _ in range(5) if tracked.head_len > 0 else ():
+            for candidate, st in reversed(self._siblings(path)):
+                key = (st.st_dev, st.st_ino)
+                if key in self._files or st.st_size < tracked.pos:
+                    continue
+                if self._path_head_matches(candidate, tracked.head_len, tracked.head):
+                    copy = candidate, st
+                    break
+            if copy is None:
+                break
+            moved = self._open(copy[0], now, first=False, watch=False, source=tracked.source, resume=None, expect=key)
+            if moved is not None:
+                break
+            copy = None  # renamed again since we listed it: list again
+        if copy is not None:
+            if moved is not None and moved.pos == 0 and moved.key != tracked.key:
+                moved.pos, moved.delivered = tracked.pos, tracked.delivered
+                moved.pending, tracked.pending = tracked.pending, bytearray()
+                moved.discarding, moved.kept = tracked.discarding, tracked.kept
+                moved.head_len, moved.head = tracked.head_len, tracked.head
+                moved.retired_at = now
+                log.info(
+                    "%s was truncated (copytruncate); reading its copy %s on from byte %d", path, copy[0], moved.pos
+                )
+        elif tracked.pos > 0:
+            log.warning(
+                "%s was truncated and no copy of it is found beside it; lines after byte %d may be lost",
+                path,
+                tracked.pos,
+            )
+        tracked.pos = tracked.delivered = 0
+        tracked.pending.clear()
+        tracked.discarding = False
+        tracked.kept = b""
+        tracked.head_len, tracked.head = 0, ""
+        tracked.size_seen = -1
+        if copy is not None:  # generations copied away after ours, before what the file holds now
+            self._catch_up(path, tracked.source, copy[1].st_mtime_ns, now)
 
     # -- reading -------------------------------------------------------------------------
     def _update_head(self, tracked: _Tracked) -> None:
@@ -357,15 +605,21 @@ class Tailer:
             data = os.pread(tracked.fd, HEAD_BYTES, 0)
         except OSError:
             return
+        if tracked.head_len > 0 and (len(data) < tracked.head_len or _hash(data[: tracked.head_len]) != tracked.head):
+            return  # truncated since we looked: keep the old head so that _check_paths sees it
         if len(data) > tracked.head_len:
             tracked.head_len, tracked.head = len(data), _hash(data)
 
     def _read(self, tracked: _Tracked, out: list[Line], now: float) -> None:
         try:
-            size = os.fstat(tracked.fd).st_size
+            st = os.fstat(tracked.fd)
         except OSError:
             return
+        size = st.st_size
+        tracked.mtime_seen = st.st_mtime_ns
         if size != tracked.size_seen:
+            if size == 0:
+                tracked.empty_mtime_ns = st.st_mtime_ns
             tracked.size_seen = size
             tracked.last_growth = now
             self._update_head(tracked)
@@ -379,6 +633,8 @@ class Tailer:
                 return
             if not chunk:
                 return
+            if tracked.path is not None and not self._head_matches(tracked.fd, tracked.head_len, tracked.head):
+                return  # truncated (and written again) since _check_paths: the chunk may be new data
             self._split(tracked, chunk, out)
             read += len(chunk)
             # one chunk per file per poll keeps the other files going, but always finish a line
@@ -431,6 +687,13 @@ class Tailer:
                 tracked.pending.clear()
             self._close_fd(tracked)
             del self._files[key]
+            self._remember_done(tracked)
+
+    def _remember_done(self, tracked: _Tracked) -> None:
+        if tracked.head_len >= HEAD_BYTES:
+            self._done[tracked.key] = tracked.head
+            while len(self._done) > DONE_MEMORY:
+                del self._done[next(iter(self._done))]
 
     @staticmethod
     def _close_fd(tracked: _Tracked) -> None:

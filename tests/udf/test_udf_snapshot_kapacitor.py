@@ -109,7 +109,7 @@ stream
 
         snapshot_done = max(started + 2 * SNAPSHOT_INTERVAL_S, counted + SNAPSHOT_INTERVAL_S) + MARGIN_S
         time.sleep(max(0.0, snapshot_done - time.monotonic()))
-        run._stop(cfg, "kapacitord")
+        run.stop(cfg, "kapacitord")
         assert run.running_pid(cfg, "kapacitord") is None
         run.up(cfg, say=lambda line: None)  # only kapacitord is down: it alone starts, same state dir
 

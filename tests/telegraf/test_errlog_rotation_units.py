@@ -1,0 +1,184 @@
+"""Rotations the tailer must not lose lines to, one at a time and fast (the load test is test_errlog_rotation.py).
+
+Rotations are done the way logrotate does them (shift ``app.log.N`` → ``app.log.N+1``, then
+rename or copy+truncate ``app.log`` to ``app.log.1``); modification times are set explicitly
+so the order of generations does not depend on the clock's granularity.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from errloop.telegraf.errlog.offsets import OffsetStore
+from errloop.telegraf.errlog.tailer import Line, Tailer
+
+T0 = 1_700_000_000 * 10**9
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def append(path: Path, text: str) -> None:
+    with open(path, "ab") as fh:
+        fh.write(text.encode())
+
+
+def set_mtime(path: Path, seconds: int) -> None:
+    os.utime(path, ns=(T0 + seconds * 10**9, T0 + seconds * 10**9))
+
+
+def shift(log: Path) -> None:
+    n = 1
+    while Path(f"{log}.{n}").exists():
+        n += 1
+    for i in range(n - 1, 0, -1):
+        os.rename(f"{log}.{i}", f"{log}.{i + 1}")
+
+
+def copytruncate(log: Path, mtime: int) -> None:
+    shift(log)
+    shutil.copyfile(log, f"{log}.1")
+    set_mtime(Path(f"{log}.1"), mtime)
+    with open(log, "r+b") as fh:
+        fh.truncate(0)
+
+
+def rename(log: Path, mtime_old: int) -> None:
+    set_mtime(log, mtime_old)
+    shift(log)
+    os.rename(log, f"{log}.1")
+    log.touch()
+
+
+def make(tmp: Path, clock: Clock | None = None, **kw: Any) -> Tailer:
+    opts: dict[str, Any] = {
+        "from_beginning": True,
+        "discover_interval_s": 0.0,
+        "rotate_wait_s": 1.0,
+        "save_interval_s": 0.0,
+        "clock": clock or Clock(),
+        "store": OffsetStore(tmp / "state" / "offsets.json"),
+    }
+    opts.update(kw)
+    return Tailer([str(tmp / "logs" / "*.log")], **opts)
+
+
+def drain(t: Tailer) -> list[Line]:
+    got: list[Line] = []
+    while batch := t.poll():
+        got += batch
+        t.commit()
+    return got
+
+
+def texts(lines: list[Line]) -> list[str]:
+    return sorted(ln.data.decode() for ln in lines)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    (tmp_path / "logs").mkdir()
+    old = tmp_path / "logs" / "app.log.1"  # an old rotated file, read long ago: never read again
+    old.write_text("ancient\n")
+    set_mtime(old, -1000)
+    return tmp_path / "logs" / "app.log"
+
+
+def test_copytruncate_reads_the_copy_from_where_it_stopped(tmp_path: Path, log: Path) -> None:
+    append(log, "l1\nl2\n")
+    t = make(tmp_path)
+    assert texts(t.poll()) == ["l1", "l2"]
+    append(log, "l3\nl4\n")  # written after our last look, before the copy: only the copy has them
+    copytruncate(log, 10)
+    append(log, "n1\n")
+    got = drain(t)
+    assert texts(got) == ["l3", "l4", "n1"]
+    by_text = {ln.data: ln for ln in got}
+    assert by_text[b"l3"].offset == 6 and by_text[b"n1"].offset == 0  # the places in their generation
+    assert {ln.source for ln in got} == {str(log)}
+    assert t.rotations == 1
+
+
+def test_two_copytruncates_between_two_looks(tmp_path: Path, log: Path) -> None:
+    append(log, "a1\n")
+    t = make(tmp_path)
+    assert texts(t.poll()) == ["a1"]
+    append(log, "a2\n")
+    copytruncate(log, 10)
+    append(log, "b1-longer\n")
+    copytruncate(log, 20)  # generation b is now only in app.log.1, a in app.log.2
+    append(log, "c1\n")
+    assert texts(drain(t)) == ["a2", "b1-longer", "c1"]
+
+
+def test_a_generation_copied_away_while_the_file_looked_empty(tmp_path: Path, log: Path) -> None:
+    log.touch()
+    set_mtime(log, 0)
+    t = make(tmp_path)
+    assert t.poll() == []
+    append(log, "g0\n")
+    copytruncate(log, 10)  # nothing in app.log tells that it was truncated
+    set_mtime(log, 10)
+    append(log, "g1\n")
+    assert texts(drain(t)) == ["g0", "g1"]
+
+
+def test_two_renames_between_two_looks(tmp_path: Path, log: Path) -> None:
+    append(log, "a1\n")
+    t = make(tmp_path)
+    assert texts(t.poll()) == ["a1"]
+    append(log, "a2\n")
+    rename(log, 10)
+    append(log, "b1\n")
+    rename(log, 20)  # generation b was never seen at app.log
+    append(log, "c1\n")
+    got = drain(t)
+    assert texts(got) == ["a2", "b1", "c1"]
+    assert {ln.source for ln in got} == {str(log)}
+
+
+@pytest.mark.parametrize("kind", ["rename", "copytruncate"])
+def test_rotations_while_stopped(tmp_path: Path, log: Path, kind: str) -> None:
+    append(log, "a1\n")
+    t = make(tmp_path)
+    assert texts(drain(t)) == ["a1"]
+    t.close()
+    append(log, "a2\n")  # not read before the stop
+    for i, line in enumerate(["b1\n", "c1\n"]):
+        if kind == "rename":
+            rename(log, 10 * (i + 1))
+        else:
+            copytruncate(log, 10 * (i + 1))
+        append(log, line)
+    t2 = make(tmp_path)
+    got = drain(t2)
+    assert texts(got) == ["a2", "b1", "c1"]
+    assert [ln.offset for ln in got if ln.data == b"a2"] == [3]  # resumed in the old generation
+    t2.close()
+    t3 = make(tmp_path)  # and a third start reads nothing again
+    assert drain(t3) == []
+
+
+def test_retired_and_closed_copies_are_not_read_again(tmp_path: Path, log: Path) -> None:
+    clock = Clock()
+    append(log, "a1\n")
+    t = make(tmp_path, clock)
+    assert texts(t.poll()) == ["a1"]
+    copytruncate(log, 10)
+    append(log, "b1\n")
+    assert texts(drain(t)) == ["b1"]
+    clock.t += 5  # the copy is closed
+    assert drain(t) == []
+    copytruncate(log, 20)
+    append(log, "c1\n")
+    assert texts(drain(t)) == ["c1"]
