@@ -27,7 +27,6 @@ import json
 import random
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,13 +42,6 @@ from errloop.rules import contract
 
 SOURCES = ("demo_service:", "zap_json.")
 BATCH = 5000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def zap_error_lines(n: int, seed: int) -> list[str]:
@@ -197,11 +189,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="errloop-ingest-") as tmp_:
         tmp = args.keep or Path(tmp_)
         tmp.mkdir(parents=True, exist_ok=True)
-        cfg = run.StackConfig(
-            state_dir=tmp / "stack",
-            influx_port=free_port(),
-            influx_rpc_port=free_port(),
-            kapacitor_port=free_port(),
+        cfg = run.StackConfig.private(
+            tmp / "stack",
             with_telegraf=False,
         )
         log = tmp / "zap-errors.log"

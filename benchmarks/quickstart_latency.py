@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import platform
-import socket
 import statistics
 import tempfile
 from datetime import datetime
@@ -34,13 +33,6 @@ from errloop.rules.policy import quickstart_policy_path
 STAGES = ("logged_at", "ingested_at", "classified_at", "alerted_at", "recorded_at")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def ms_between(row: dict[str, str], a: str, b: str) -> float:
     return (datetime.fromisoformat(row[b]) - datetime.fromisoformat(row[a])).total_seconds() * 1000
 
@@ -50,11 +42,8 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=20)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="errloop-bench-") as tmp:
-        cfg = run.StackConfig(
-            state_dir=Path(tmp) / "stack",
-            influx_port=free_port(),
-            influx_rpc_port=free_port(),
-            kapacitor_port=free_port(),
+        cfg = run.StackConfig.private(
+            Path(tmp) / "stack",
             kapacitor_extra=bundled_httppost_conf(),
         )
         run.up(cfg, say=lambda _: None)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -39,13 +38,6 @@ from errloop.rules import contract
 from errloop.telegraf.lineproto import encode
 
 UDFS = ("none", "errloop_mirror", "errloop_classify", "official_mirror")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def official_conf() -> str:
@@ -115,11 +107,8 @@ def main() -> int:
     bodies = payloads(args.points, args.batch, args.pool, "errloop_events")
     rates: dict[str, list[float]] = {u: [] for u in UDFS}
     with tempfile.TemporaryDirectory(prefix="errloop-bench-") as tmp:
-        cfg = run.StackConfig(
-            state_dir=Path(tmp) / "stack",
-            influx_port=free_port(),
-            influx_rpc_port=free_port(),
-            kapacitor_port=free_port(),
+        cfg = run.StackConfig.private(
+            Path(tmp) / "stack",
             with_telegraf=False,
             kapacitor_extra=extra,
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,13 +40,6 @@ def _test_udf(name: str, handler: str) -> str:
 TEST_UDFS = _test_udf("errloop_test_flaky", "FlakyHandler")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def tick_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[run.StackConfig]:
     state = Path(os.environ.get("ERRLOOP_TEST_STACK_DIR") or tmp_path_factory.mktemp("stack"))
@@ -58,11 +50,8 @@ def tick_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[run.StackCo
     )
     _wait_for_socket(sock, mirror)
     socket_udf = f'\n[udf.functions.errloop_test_mirror_socket]\n  socket = "{sock}"\n  timeout = "10s"\n'
-    cfg = run.StackConfig(
-        state_dir=state,
-        influx_port=free_port(),
-        influx_rpc_port=free_port(),
-        kapacitor_port=free_port(),
+    cfg = run.StackConfig.private(
+        state,
         kapacitor_extra=bundled_httppost_conf() + TEST_UDFS + socket_udf,
     )
     try:

@@ -129,7 +129,6 @@ def _selector(alert: AlertSpec) -> TickSafe | None:
 
 
 def policy_tickscript(policy: Policy, source_name: str) -> str:
-    env = environment()
     where = _service_where(policy)
     rules_path = None if policy.rules == "default" else policy.rules
     alerts = [
@@ -140,10 +139,10 @@ def policy_tickscript(policy: Policy, source_name: str) -> str:
         }
         for i, a in enumerate(policy.alerts)
     ]
-    return env.get_template("tickscripts/policy.tick.j2").render(
-        version=errloop_version(),
-        policy=policy,
-        source=source_name,
+    return _render_task(
+        "tickscripts/policy.tick.j2",
+        policy,
+        source_name,
         topic=policy.topic,
         db=contract.DATABASE,
         rp=contract.RETENTION_POLICY,
@@ -181,23 +180,19 @@ def _service_where(policy: Policy) -> TickSafe | None:
 
 def metrics_tickscript(policy: Policy, source_name: str) -> str:
     """The stream task turning errloop_classified into errors_total and error_duration_ms percentiles."""
-    return (
-        environment()
-        .get_template("tickscripts/metrics.tick.j2")
-        .render(
-            version=errloop_version(),
-            policy=policy,
-            source=source_name,
-            db=contract.DATABASE,
-            rp=contract.RETENTION_POLICY,
-            classified=contract.CLASSIFIED,
-            metrics=contract.METRICS,
-            where=_service_where(policy),
-            interval=METRIC_INTERVAL,
-            errors_total=ERRORS_TOTAL,
-            percentiles=ERROR_DURATION_PERCENTILES,
-            drop_tags=[t for t in contract.CLASSIFIED_TAGS if t not in ("service", "operation")],
-        )
+    return _render_task(
+        "tickscripts/metrics.tick.j2",
+        policy,
+        source_name,
+        db=contract.DATABASE,
+        rp=contract.RETENTION_POLICY,
+        classified=contract.CLASSIFIED,
+        metrics=contract.METRICS,
+        where=_service_where(policy),
+        interval=METRIC_INTERVAL,
+        errors_total=ERRORS_TOTAL,
+        percentiles=ERROR_DURATION_PERCENTILES,
+        drop_tags=[t for t in contract.CLASSIFIED_TAGS if t not in ("service", "operation")],
     )
 
 
@@ -277,28 +272,33 @@ def slo_tickscript(policy: Policy, source_name: str) -> str:
             {"long": p.long, "short": p.short, "factor": p.factor, "level": p.level, "ids": ids, "messages": messages}
         )
     scale_note = "1 (30-day SLO window)" if slo.window == WORKBOOK_WINDOW else f"{slo.window}/{WORKBOOK_WINDOW}"
+    return _render_task(
+        "tickscripts/slo.tick.j2",
+        policy,
+        source_name,
+        source_ref=source,
+        slo=slo,
+        m=m,
+        slis=slis,
+        windows=windows,
+        pairs=rendered_pairs,
+        every=every,
+        topic=slo_topic(policy),
+        scale_note=scale_note,
+        metrics_db=contract.DATABASE,
+        metrics_rp=contract.RETENTION_POLICY,
+        metrics_measurement=contract.METRICS,
+        burn_rate_field=BURN_RATE,
+        sli_total_field=SLI_TOTAL,
+    )
+
+
+def _render_task(template: str, policy: Policy, source_name: str, **values: Any) -> str:
+    """A task template rendered with what every generated script names: errloop's version, its policy and file."""
     return (
         environment()
-        .get_template("tickscripts/slo.tick.j2")
-        .render(
-            version=errloop_version(),
-            policy=policy,
-            source=source_name,
-            source_ref=source,
-            slo=slo,
-            m=m,
-            slis=slis,
-            windows=windows,
-            pairs=rendered_pairs,
-            every=every,
-            topic=slo_topic(policy),
-            scale_note=scale_note,
-            metrics_db=contract.DATABASE,
-            metrics_rp=contract.RETENTION_POLICY,
-            metrics_measurement=contract.METRICS,
-            burn_rate_field=BURN_RATE,
-            sli_total_field=SLI_TOTAL,
-        )
+        .get_template(template)
+        .render(version=errloop_version(), policy=policy, source=source_name, **values)
     )
 
 

@@ -7,6 +7,7 @@ a script as an escaped literal of its context, or be refused.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from importlib import resources
@@ -129,8 +130,10 @@ def _finalize(value: object) -> object:
     raise UnsafeValue(f"refusing to write an unescaped value into generated output: {value!r}")
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
-    """The generator's Jinja environment: templates from errloop.templates, strict, escaping enforced."""
+    """The generator's Jinja environment (one per process, so each template is compiled once):
+    templates from errloop.templates, strict, escaping enforced."""
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_load),
         undefined=jinja2.StrictUndefined,

@@ -14,12 +14,14 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -68,8 +70,27 @@ class StackConfig:
     def globs(self) -> tuple[str, ...]:
         return self.log_globs or (str(self.applog_dir / "*.log"),)
 
+    @classmethod
+    def private(cls, state_dir: Path, **settings: Any) -> StackConfig:
+        """A stack in ``state_dir`` on free loopback ports (tests, benchmarks): never clashes with another."""
+        return cls(
+            state_dir=state_dir,
+            influx_port=free_port(),
+            influx_rpc_port=free_port(),
+            kapacitor_port=free_port(),
+            **settings,
+        )
+
     def log_path(self, program: str) -> Path:
         return self.state_dir / "logs" / f"{program}.log"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 class StackError(RuntimeError):

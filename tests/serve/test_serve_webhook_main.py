@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from serve_fakes import InMemoryStoreFake, alert_body
 
 from errloop.deploy.serve.app import ServeConfig, Server, main, serve
 from errloop.deploy.serve.webhook import WebhookNotifier, safe_url
+from errloop.deploy.stack.run import free_port
 
 
 class Receiver:
@@ -104,13 +104,6 @@ def test_webhook_retries_then_counts_a_failure_without_logging_the_secret(
     assert [b["n"] for b in receiver.bodies] == [1]
     assert "failed after 2 attempts" in caplog.text
     assert "s3cr3t" not in caplog.text and "hooks" not in caplog.text
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def test_serve_runs_until_stopped_even_without_influxdb(tmp_path: Path) -> None:

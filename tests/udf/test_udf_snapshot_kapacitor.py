@@ -10,7 +10,6 @@ start and 10 s since the last count, with a margin.
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,20 +30,10 @@ SNAPSHOT_INTERVAL_S = 10.0  # [task] snapshot-interval of the stack's kapacitord
 MARGIN_S = 2.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def private_stack(tmp_path: Path) -> Iterator[run.StackConfig]:
-    cfg = run.StackConfig(
-        state_dir=tmp_path / "stack",
-        influx_port=_free_port(),
-        influx_rpc_port=_free_port(),
-        kapacitor_port=_free_port(),
+    cfg = run.StackConfig.private(
+        tmp_path / "stack",
         with_telegraf=False,
     )
     try:
