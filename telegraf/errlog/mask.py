@@ -54,7 +54,9 @@ _PATTERNS: Final = [
     ("ip6b", rf"\[{_IPV6}(?:%\w+)?\](?::(?P<port6>\d{{1,5}}))?"),
     ("ip4", r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::(?P<port4>\d{1,5}))?(?![\w]|\.\d)"),
     ("ip6", rf"(?<![\w:]){_IPV6}(?![\w:])"),
-    ("hex", r"\b0[xX][0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"),
+    # (?<!\d\.): not the tail of a dotted number such as 1.2.3.4.0000000a, whose IPv4-looking
+    # head would otherwise be left unmasked beside the placeholder
+    ("hex", r"\b0[xX][0-9a-fA-F]+\b|(?<!\d\.)\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"),
     ("size", r"(?<![\w.])\d+(?:\.\d+)?\s?(?:[kKMGTP]i?B|B|bytes)\b"),
     ("duration", r"(?<![\w.])(?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))+(?![\w])"),
     ("num", r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][+\-]?\d+)?(?![\w]|\.\d)"),
