@@ -177,3 +177,46 @@ def test_fast_restore_newlines_matches_the_contract_on_random_text() -> None:
     for _ in range(500):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
         assert restore_newlines(text) == contract.restore_newlines(text)
+
+
+_KEY_NAMES = ("message", "flag")
+_MAPS = ("tags", "fieldsString", "fieldsInt", "fieldsDouble", "fieldsBool")
+_MAP_VALUES: dict[str, list[object]] = {
+    "tags": ["1", "a\nb"],
+    "fieldsString": ["1", "a\u240ab"],
+    "fieldsInt": [1, 2],
+    "fieldsDouble": [1.0, 2.5],
+    "fieldsBool": [True, False],
+}
+
+
+def _random_point(rng: random.Random) -> udf_pb2.Point:
+    p = udf_pb2.Point(name="errloop_events")
+    for name in _KEY_NAMES:
+        for map_name in _MAPS:  # a name may sit in several maps: PointView.get's precedence decides
+            if rng.random() < 0.2:
+                getattr(p, map_name)[name] = rng.choice(_MAP_VALUES[map_name])
+    return p
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_equal_point_keys_mean_equal_values_for_the_rules(seed: int) -> None:
+    """The handler's memo key (raw map values) may only be equal where the rules see equal values."""
+    from errloop.udf.classify.handler import PointKey, PointView
+
+    rng = random.Random(seed)
+    names = _KEY_NAMES
+    nameset = frozenset(names)
+    seen: dict[object, tuple[object, ...]] = {}
+    collisions = 0
+    for _ in range(3000):
+        p = _random_point(rng)
+        key = PointKey(p)(names, nameset)
+        values = PointView(p).values(names)
+        typed = (values, tuple(map(type, values)))
+        if key in seen:
+            collisions += 1
+            assert seen[key] == typed, (key, seen[key], typed)
+        else:
+            seen[key] = typed
+    assert collisions > 500  # the check above really ran on equal keys

@@ -65,17 +65,17 @@ def int_field(key: str, value: int) -> bytes:
 class IntField:
     """``int_field(key, value)`` for one fixed key, faster (the key's bytes are encoded once)."""
 
-    __slots__ = ("_head", "_key")
+    __slots__ = ("_heads", "_key")
 
     def __init__(self, key: str) -> None:
         self._key = key
-        self._head = _delimited(_ENTRY_KEY, key.encode("utf-8")) + _ENTRY_VARINT
+        head = _delimited(_ENTRY_KEY, key.encode("utf-8")) + _ENTRY_VARINT
+        # everything before the value's varint, for each varint length (1..10 bytes)
+        self._heads = (b"", *(_INTS + encode_uvarint(len(head) + n) + head for n in range(1, 11)))
 
     def __call__(self, value: int) -> bytes:
-        entry = self._head + encode_uvarint(value & _INT64)
-        if len(entry) < 0x80:
-            return _INTS + _ONE_BYTE[len(entry)] + entry
-        return int_field(self._key, value)
+        varint = encode_uvarint(value & _INT64)
+        return self._heads[len(varint)] + varint
 
 
 def double_field(key: str, value: float) -> bytes:

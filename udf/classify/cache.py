@@ -13,8 +13,11 @@ Why a cached result is the one the engine would give (:meth:`RuleSet.classify`):
 
 So the memo has two levels: the match-field values give the winning rule's variable names
 (:attr:`_winners`), and the match-field values plus the values of those names give the
-classification (:attr:`_results`). Values are compared with their type (``1``, ``1.0``
-and ``True`` are equal in Python but not to the rules). Both levels are LRU-bounded, and an
+classification (:attr:`_results`). The caller says how an event's values of some names make
+a key (:data:`KeyOf`): any key works whose equality implies equal values, type included
+(``1``, ``1.0`` and ``True`` are equal in Python but not to the rules). :func:`typed_key`
+does that for a mapping; the classify UDF keys on a point's raw map values, whose map
+gives the type (see ``errloop.udf.classify.handler``). Both levels are LRU-bounded, and an
 event whose match-field texts are long is classified without being remembered, so the
 memory held stays small whatever the stream. A cache belongs to one :class:`RuleSet`; a
 reloaded rule file gets a new one.
@@ -26,7 +29,7 @@ Assumption: a suggestion template renders the same text for the same variable va
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Final, Generic, TypeVar
 
 from errloop.rules import contract
@@ -36,19 +39,19 @@ CACHE_CAPACITY: Final = 1024  # classifications remembered (and as many match ke
 MAX_KEY_CHARS: Final = 4096  # events whose match-field texts are longer are not remembered
 
 T = TypeVar("T")
-Values = Callable[[tuple[str, ...]], tuple[object, ...]]  # an event's values of these names, None when absent
-_Key = tuple[tuple[object, ...], tuple[type, ...]]
+# an event's key for these names (given as a tuple and as a set); equal keys only for equal values
+KeyOf = Callable[[tuple[str, ...], frozenset[str]], Hashable]
 
 
-def _key(values: Values, names: tuple[str, ...]) -> _Key:
-    found = values(names)
-    return found, tuple(map(type, found))
-
-
-def values_of(event: Mapping[str, contract.Value]) -> Values:
-    """The :data:`Values` reader of a mapping."""
+def typed_key(event: Mapping[str, contract.Value]) -> KeyOf:
+    """The :data:`KeyOf` of a mapping: its values of the names, and their types."""
     get = event.get
-    return lambda names: tuple([get(name) for name in names])
+
+    def key(names: tuple[str, ...], _: frozenset[str]) -> Hashable:
+        found = tuple([get(name) for name in names])
+        return found, tuple(map(type, found))
+
+    return key
 
 
 def same(result: Classification) -> Classification:
@@ -64,6 +67,7 @@ class ClassificationCache(Generic[T]):
     """
 
     __slots__ = (
+        "_match_set",
         "_results",
         "_variables",
         "_winners",
@@ -84,11 +88,13 @@ class ClassificationCache(Generic[T]):
         self.match_fields: tuple[str, ...] = tuple(
             sorted({name for rule in rules.rules for condition in rule.conditions for name in condition.fields})
         )
-        self._variables: dict[str, tuple[str, ...]] = {
-            rule.id: tuple(sorted(rule.suggestion.variables)) for rule in rules.rules
+        self._match_set = frozenset(self.match_fields)
+        self._variables: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+            rule.id: (tuple(sorted(rule.suggestion.variables)), frozenset(rule.suggestion.variables))
+            for rule in rules.rules
         }
-        self._winners: OrderedDict[_Key, tuple[str, ...]] = OrderedDict()
-        self._results: OrderedDict[tuple[_Key, _Key], T] = OrderedDict()
+        self._winners: OrderedDict[Hashable, tuple[tuple[str, ...], frozenset[str]]] = OrderedDict()
+        self._results: OrderedDict[tuple[Hashable, Hashable], T] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -97,15 +103,15 @@ class ClassificationCache(Generic[T]):
 
     def classify(self, event: Mapping[str, contract.Value]) -> T:
         """The prepared classification of ``event``."""
-        return self.lookup(values_of(event), lambda: event)
+        return self.lookup(typed_key(event), lambda: event)
 
-    def lookup(self, values: Values, event: Callable[[], Mapping[str, contract.Value]]) -> T:
-        """Like :meth:`classify`; ``values`` reads some values, ``event()`` gives the whole event (on a miss)."""
-        key = _key(values, self.match_fields)
+    def lookup(self, key_of: KeyOf, event: Callable[[], Mapping[str, contract.Value]]) -> T:
+        """Like :meth:`classify`; ``key_of`` keys the event's values, ``event()`` gives the whole event (on a miss)."""
+        key = key_of(self.match_fields, self._match_set)
         winners = self._winners
         variables = winners.get(key)
         if variables is not None:
-            full = (key, _key(values, variables))
+            full = (key, key_of(*variables) if variables[0] else None)
             found = self._results.get(full)
             if found is not None:
                 self.hits += 1
@@ -115,15 +121,27 @@ class ClassificationCache(Generic[T]):
         self.misses += 1
         result = self.rules.classify(event())
         prepared = self.prepare(result)
-        if sum(len(v) for v in key[0] if isinstance(v, str)) > MAX_KEY_CHARS:
+        if _chars(key) > MAX_KEY_CHARS:
             return prepared
-        variables = self._variables.get(result.rule_id, ())
+        variables = self._variables.get(result.rule_id, _NO_VARIABLES)
         winners[key] = variables
         winners.move_to_end(key)
         if len(winners) > self.capacity:
             winners.popitem(last=False)
         results = self._results
-        results[(key, _key(values, variables))] = prepared
+        results[(key, key_of(*variables) if variables[0] else None)] = prepared
         if len(results) > self.capacity:
             results.popitem(last=False)
         return prepared
+
+
+_NO_VARIABLES: Final[tuple[tuple[str, ...], frozenset[str]]] = ((), frozenset())
+
+
+def _chars(key: object) -> int:
+    """Characters of the strings inside a key (tuples nested at any depth)."""
+    if isinstance(key, str):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(_chars(part) for part in key)
+    return 0

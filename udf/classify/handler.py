@@ -23,7 +23,9 @@ left out (InfluxDB has no empty tags).
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Hashable
 from typing import Final, NamedTuple
 
 from errloop.rules import contract
@@ -62,6 +64,15 @@ _FP_COUNT_FIELD: Final = pointbytes.IntField(FP_COUNT)
 _WINDOW_COUNT_FIELD: Final = pointbytes.IntField(WINDOW_COUNT)
 _SAMPLE_DROPPED_FIELD: Final = pointbytes.IntField(SAMPLE_DROPPED)
 _PICTURES: Final = tuple((picture, char) for char, picture in contract.CONTROL_PICTURES.items())
+# every map entry of a serialized Point starts with its key as ``0x0a <length> name``: a point
+# whose bytes hold none of these holds none of the output names (a false hit only costs time)
+# (a fixed pattern of literals: the standard re is linear on it, and faster to call than re2)
+_OUTPUT_KEYS: Final = re.compile(
+    b"\\n(?:" + b"|".join(re.escape(bytes((len(n),)) + n.encode()) for n in sorted(_OUTPUT_NAMES)) + b")"
+)
+if max(map(len, _OUTPUT_NAMES)) >= 0x80:
+    raise ImportError("output names must stay shorter than 128 bytes for _OUTPUT_KEYS")
+_FROM_STRING: Final = udf_pb2.Point.FromString
 
 
 def restore_newlines(text: str) -> str:
@@ -82,6 +93,45 @@ class _Added(NamedTuple):
     strings: tuple[tuple[str, str], ...]
     floats: tuple[tuple[str, float], ...]
     encoded: bytes | None  # the rename and all of the above as Point fields to append (None: not encodable)
+
+
+class PointKey:
+    """A :data:`~errloop.udf.classify.cache.KeyOf` for a point: the raw values of each of its maps.
+
+    Equal keys mean equal values for the rules: the map a value comes from fixes its type
+    and its precedence (``PointView.get``), and raw string fields that are equal stay equal
+    once their newlines are restored. Only the maps that hold one of the names take part.
+    """
+
+    __slots__ = ("_bools", "_doubles", "_ints", "_strings", "_tags")
+
+    def __init__(self, point: udf_pb2.Point) -> None:
+        self._strings = point.fieldsString.get
+        self._tags = point.tags.get
+        ints, doubles, bools = point.fieldsInt, point.fieldsDouble, point.fieldsBool
+        self._ints = ints if ints else None
+        self._doubles = doubles if doubles else None
+        self._bools = bools if bools else None
+
+    def __call__(self, names: tuple[str, ...], nameset: frozenset[str]) -> Hashable:
+        key: tuple[object, ...] = (tuple(map(self._strings, names)), tuple(map(self._tags, names)))
+        for numbers in (self._ints, self._doubles, self._bools):
+            if numbers is not None and not nameset.isdisjoint(numbers):
+                key += (tuple(map(numbers.get, names)),)
+            else:
+                key += (None,)
+        return key
+
+
+def fingerprint_of(point: udf_pb2.Point) -> str | None:
+    """``PointView(point).get("fingerprint")`` when it is a non-empty string, else None (faster)."""
+    fp = _FINGERPRINT_TAG
+    if fp in point.fieldsInt or fp in point.fieldsDouble or fp in point.fieldsBool:
+        return None  # a number wins over a string (PointView.get): no fingerprint
+    text = point.fieldsString.get(fp)
+    if text is None:
+        return point.tags.get(fp) or None
+    return (text if text.isascii() else restore_newlines(text)) or None
 
 
 class PointView:
@@ -270,7 +320,8 @@ class ClassifyHandler(Handler):
                 sampler.unreported,
             )
 
-    def _classify(self, point: udf_pb2.Point) -> tuple[PointView, _Added]:
+    def _cache(self) -> tuple[RuleSet, ClassificationCache[_Added] | None]:
+        """The rules and their memo (None when the rules are not a RuleSet)."""
         rules = self.rules
         if rules is None:  # data without init: Kapacitor always inits, but stay usable
             rules = self.rules = default_rules()
@@ -278,28 +329,37 @@ class ClassifyHandler(Handler):
         if cache is None or cache.rules is not rules:
             # a RuleSet gets a memo; anything else standing in for one is asked every time
             cache = self.cache = ClassificationCache(rules, _added) if isinstance(rules, RuleSet) else None
+        return rules, cache
+
+    def _classify(self, point: udf_pb2.Point) -> tuple[PointView, _Added]:
+        rules, cache = self._cache()
         view = PointView(point)
         if cache is not None:
-            return view, cache.lookup(view.values, view.event)
+            return view, cache.lookup(PointKey(point), view.event)
         return view, _added(rules.classify(view.event()))
 
     def point_bytes(self, payload: bytes) -> None:
         # the usual case: the output is the input with the classification's fields appended
         # (pointbytes), which skips editing upb maps and serializing the point again
-        point = udf_pb2.Point.FromString(payload)
-        view, added = self._classify(point)
-        if added.encoded is None or view.has_any(_OUTPUT_NAMES):
-            self._emit_edited(point, view, added)
+        point = _FROM_STRING(payload)
+        cache = self._cache()[1]
+        if cache is None:
+            view, added = self._classify(point)
+        else:
+            added = cache.lookup(PointKey(point), lambda: PointView(point).event())
+            view = None
+        if added.encoded is None or _OUTPUT_KEYS.search(payload) is not None:
+            self._emit_edited(point, view or PointView(point), added)
             return
         parts = [payload, added.encoded, _CLASSIFIED_NS_FIELD(time.time_ns())]
-        fingerprint = view.get(_FINGERPRINT_TAG)
-        if isinstance(fingerprint, str) and fingerprint:
+        fingerprint = fingerprint_of(point)
+        if fingerprint is not None:
             parts.append(_FP_COUNT_FIELD(self.fingerprints.see(fingerprint, point.time)))
         if self.window is not None:
             count = self.window.add((point.group, added.result.category), point.time)
             parts.append(_WINDOW_COUNT_FIELD(count))
         if self.sampler is not None:
-            kept = self._sample(point, view, added)
+            kept = self._sample(point, view or PointView(point), added)
             if kept is None:
                 return
             parts.append(pointbytes.double_field(SAMPLE_WEIGHT, kept.weight))
