@@ -24,6 +24,7 @@ ALERTS: Final = "errloop_alerts"  # alert node output, the second path for alert
 ACTIONS: Final = "errloop_actions"  # written by errloop serve
 METRICS: Final = "errloop_metrics"  # generated metric tasks (later issues)
 INGEST_STATS: Final = "errloop_ingest"  # the errlog plugin's own counters
+RULES: Final = "errloop_rules"  # the classify UDF's rule (re)loads: what it loaded or refused
 
 Value = str | int | float | bool
 Event = dict[str, Value]
@@ -46,8 +47,10 @@ EVENT_FIELDS: Final[dict[str, type]] = {
     "http_method": str,
     "http_path": str,
     "http_status": int,
-    "grpc_code": str,
-    "sql_digest": str,
+    "grpc_code": str,  # grpc-go's name of the status code: "Unavailable", "DeadlineExceeded", … ("OK" too)
+    "sql_digest": str,  # the statement with literals as "?" (IN lists, VALUES rows collapsed), <= 1024 chars
+    "sql_state": str,  # the SQLSTATE of a database error (Postgres "23505", MySQL "23000")
+    "db_error_code": str,  # the driver's own error number as text (MySQL's "1062"); absent for SQLSTATE-only drivers
     "duration_ms": float,
     "caller": str,
     "logger": str,
@@ -102,6 +105,15 @@ ACTION_FIELDS: Final[dict[str, type]] = {
 
 # the stages of one event's life, in order (errloop trace)
 STAGES: Final = ("logged", "ingested", "classified", "alerted", "action", "recorded")
+
+# errloop_rules: one point per rule file (re)load the classify UDF tried
+RULES_TAGS: Final = ("status", "task")  # status: "loaded" | "refused"
+RULES_FIELDS: Final[dict[str, type]] = {
+    "source": str,  # the rule file
+    "rules": int,  # rules in force after this attempt (the old ones when refused)
+    "problems": int,  # problems found (0 when loaded)
+    "error": str,  # every problem, one "file:line:col: message (path)" per line
+}
 
 # plugin self-monitoring fields (measurement INGEST_STATS)
 INGEST_COUNTERS: Final = ("lines_read", "events", "unparsed", "truncated", "rotations", "errors")

@@ -148,6 +148,7 @@ def policy_tickscript(policy: Policy, source_name: str) -> str:
         rp=contract.RETENTION_POLICY,
         events=contract.EVENTS,
         classified=contract.CLASSIFIED,
+        rules_measurement=contract.RULES,
         alerts_measurement=contract.ALERTS,
         where=where,
         rules_path=rules_path,

@@ -135,3 +135,60 @@ stream
         finally:
             for task_id in task_ids:
                 client.delete_task(task_id)
+
+
+def _influx_rows(cfg: StackConfig, q: str) -> list[dict[str, Any]]:
+    body = httpx.get(f"{cfg.influx_url}/query", params={"db": contract.DATABASE, "q": q}, timeout=5).json()
+    rows: list[dict[str, Any]] = []
+    for result in body.get("results", []):
+        for series in result.get("series") or []:
+            rows += [dict(zip(series["columns"], values, strict=True)) for values in series["values"]]
+    return rows
+
+
+def test_classify_reloads_its_rule_file_inside_kapacitor(tick_stack: StackConfig, tmp_path: Any) -> None:
+    """A changed rule file takes effect without touching the task; a broken one is refused, as a point in InfluxDB."""
+    rules = tmp_path / "rules.yaml"
+    text = "version: 1\nrules:\n  - id: custom.a\n    match: {message: 'boom'}\n    set: {error_class: business, category: cat_a, retryable: false}\n"
+    rules.write_text(text)
+    task_id = f"test-reload-{uuid.uuid4().hex[:8]}"
+    measurement = f"events_{uuid.uuid4().hex[:8]}"
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    script = f"""dbrp "errloop"."autogen"
+stream
+    |from().measurement('{measurement}')
+    @errloop_classify().rules('{rules}').reload(100ms)
+    |influxDBOut().database('errloop').retentionPolicy('autogen').flushInterval(100ms)
+"""
+
+    def categories_after(text_now: str, want_status: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        rules.write_text(text_now)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            write(tick_stack, [encode(measurement, {"service": service}, {"message": "boom"}, time.time_ns())])
+            reports = _influx_rows(tick_stack, f"SELECT * FROM {contract.RULES} WHERE \"task\" = '{task_id}'")
+            if any(r["status"] == want_status for r in reports):
+                time.sleep(0.5)
+                write(tick_stack, [encode(measurement, {"service": service}, {"message": "boom"}, time.time_ns())])
+                time.sleep(1.0)
+                events = _influx_rows(
+                    tick_stack, f"SELECT * FROM {contract.CLASSIFIED} WHERE \"service\" = '{service}' ORDER BY time"
+                )
+                return reports, events
+            time.sleep(0.2)
+        raise AssertionError(f"no {want_status} errloop_rules point for {task_id}")
+
+    with KapacitorClient(tick_stack.kapacitor_url) as client:
+        client.define_task(task_id, script, status="enabled")
+        try:
+            client.wait_executing(task_id)
+            reports, events = categories_after(text.replace("cat_a", "cat_b"), "loaded")
+            assert events[-1]["category"] == "cat_b" and events[0]["category"] == "cat_a"
+            reports, events = categories_after(text.replace("retryable: false", "retryable: 7"), "refused")
+            refused = next(r for r in reports if r["status"] == "refused")
+            assert contract.restore_newlines(refused["error"]).startswith(f"{rules}:5:")
+            assert refused["problems"] == 1 and refused["rules"] == 1
+            assert events[-1]["category"] == "cat_b"  # the rules in force stayed
+            assert (client.get_task(task_id) or {}).get("executing") is True
+        finally:
+            client.delete_task(task_id)

@@ -22,6 +22,7 @@ def test_names_and_info() -> None:
     assert (classify.wants, classify.provides) == (Edge.STREAM, Edge.STREAM)
     assert {s.name: s.types for s in classify.options} == {
         "rules": (ValueType.STRING,),
+        "reload": (ValueType.DURATION,),
         "window": (ValueType.DURATION,),
         "keep": (ValueType.STRING,),
         "sampleRate": (ValueType.DOUBLE,),

@@ -29,9 +29,10 @@ from collections.abc import Hashable
 from typing import Final, NamedTuple
 
 from errloop.rules import contract
-from errloop.rules.classify import Classification, RuleError, RuleSet, default_rules, load_rules
+from errloop.rules.classify import Classification, RuleError, RuleSet, default_rules
 from errloop.udf.agent import Edge, Handler, Info, InitError, Options, OptionSpec, ValueType, pointbytes, udf_pb2
 from errloop.udf.agent.output import Emitter
+from errloop.udf.classify import reload
 from errloop.udf.classify.cache import ClassificationCache
 from errloop.udf.classify.sampling import Kept, Sampler
 from errloop.udf.classify.state import FINGERPRINT_CAPACITY, FingerprintTable, SnapshotError, WindowCounter
@@ -73,6 +74,7 @@ _OUTPUT_KEYS: Final = re.compile(
 if max(map(len, _OUTPUT_NAMES)) >= 0x80:
     raise ImportError("output names must stay shorter than 128 bytes for _OUTPUT_KEYS")
 _FROM_STRING: Final = udf_pb2.Point.FromString
+_TO_PICTURES: Final = str.maketrans(contract.CONTROL_PICTURES)
 
 
 def restore_newlines(text: str) -> str:
@@ -214,6 +216,11 @@ INFO: Final = Info(
             doc="absolute path of a classification rule file (default: the bundled rules)",
         ),
         OptionSpec(
+            "reload",
+            (ValueType.DURATION,),
+            doc="with .rules: look at the rule file this often and swap in a changed valid one (default 1s, 0s: never)",
+        ),
+        OptionSpec(
             "window",
             (ValueType.DURATION,),
             doc="adds window_count: events of the same group and category within this trailing window",
@@ -236,12 +243,9 @@ INFO: Final = Info(
 def read_rules(path: str) -> RuleSet:
     """Load a rule file; any problem becomes an :class:`InitError` with a readable text."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        return reload.read_rules(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise InitError(f"cannot read rules file {path}: {exc}") from None
-    try:
-        return load_rules(text, source=path)
     except RuleError as exc:
         raise InitError(str(exc)) from None
 
@@ -258,6 +262,7 @@ class ClassifyHandler(Handler):
         self.fingerprints = FingerprintTable(fingerprint_capacity)
         self.window: WindowCounter | None = None
         self.sampler: Sampler | None = None
+        self.rule_file: reload.RuleFile | None = None  # watched for changes (only with .rules)
 
     @classmethod
     def info(cls) -> Info:
@@ -268,8 +273,13 @@ class ClassifyHandler(Handler):
         window = options.get_duration("window")
         if window is not None and window <= 0:
             raise InitError(f"window must be positive, got {window}ns")
+        every = options.get_duration("reload")
+        if every is not None and every < 0:
+            raise InitError(f"reload must not be negative, got {every}ns")
         self.sampler = _sampler(options)
         self.rules = read_rules(path) if path else default_rules()
+        if path and every != 0:
+            self.rule_file = reload.RuleFile(path, self.rules, every / 1e9 if every else reload.EVERY_S)
         self.window = WindowCounter(window) if window is not None else None
         log.info(
             "errloop_classify %s/%s: %d rules from %s, window=%s, sampling=%s",
@@ -342,6 +352,8 @@ class ClassifyHandler(Handler):
         # the usual case: the output is the input with the classification's fields appended
         # (pointbytes), which skips editing upb maps and serializing the point again
         point = _FROM_STRING(payload)
+        if self.rule_file is not None:
+            self._poll_rules(self.rule_file, point)
         cache = self._cache()[1]
         if cache is None:
             view, added = self._classify(point)
@@ -366,6 +378,41 @@ class ClassifyHandler(Handler):
             parts.append(_SAMPLE_DROPPED_FIELD(kept.dropped))
         self.emitter.point_bytes(b"".join(parts))
 
+    def _poll_rules(self, rule_file: reload.RuleFile, point: udf_pb2.Point) -> None:
+        """Swap in a changed rule file, or keep the rules and say why; log it and emit an errloop_rules point."""
+        outcome = rule_file.poll()
+        if outcome is None:
+            return
+        report = udf_pb2.Point(
+            time=point.time, name=contract.RULES, database=point.database, retentionPolicy=point.retentionPolicy
+        )
+        report.tags["task"] = self.task_id or "-"
+        report.fieldsString["source"] = rule_file.path
+        if isinstance(outcome, reload.Loaded):
+            self.rules = outcome.rules  # the memo follows (_cache)
+            report.tags["status"] = "loaded"
+            report.fieldsInt["problems"] = 0
+            log.info(
+                "errloop_classify %s/%s: reloaded %d rules from %s",
+                self.task_id,
+                self.node_id,
+                len(outcome.rules),
+                rule_file.path,
+            )
+        else:
+            report.tags["status"] = "refused"
+            report.fieldsInt["problems"] = outcome.problems
+            report.fieldsString["error"] = outcome.error.translate(_TO_PICTURES)
+            log.error(
+                "errloop_classify %s/%s: rules file changed but is refused, keeping the %d rules in force:\n%s",
+                self.task_id,
+                self.node_id,
+                len(self.rules) if self.rules is not None else 0,
+                outcome.error,
+            )
+        report.fieldsInt["rules"] = len(self.rules) if self.rules is not None else 0
+        self.emitter.point(report)
+
     def _sample(self, point: udf_pb2.Point, view: PointView, added: _Added) -> Kept | None:
         """The sampler's verdict on this point (call only with a sampler)."""
         assert self.sampler is not None
@@ -379,6 +426,8 @@ class ClassifyHandler(Handler):
         return self.sampler.admit(result.error_class, result.category, service if isinstance(service, str) else "", key)
 
     def point(self, point: udf_pb2.Point) -> None:
+        if self.rule_file is not None:
+            self._poll_rules(self.rule_file, point)
         view, added = self._classify(point)
         self._emit_edited(point, view, added)
 
