@@ -12,6 +12,7 @@ Pure: no I/O except reading this package's own ``default/classify.yaml``
         match:                             # every condition must hold (AND)
           message: 'regex'                 # RE2 regex, searched; a list = any of them
           message|error_chain: 'regex'     # several fields: any of them (error_text = message|error_chain|root_cause)
+          when: 'http_status in 500..599'  # a structural expression (errloop.rules.expr), one more condition
         set: {error_class, category, retryable, severity, error_code, retry_after}
         suggestion: "Jinja2 (sandboxed), sees the event fields and the named groups"
 
@@ -28,6 +29,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from errloop.rules import contract
+from errloop.rules.expr import (
+    ERROR_TEXT_FIELDS,
+    EVENT_NAMES,
+    FIELD_ALIASES,
+    ExprError,
+    Expression,
+    compile_expression,
+)
 from errloop.rules.safe_regex import Pattern, PatternSet, RegexError, compile_regex, valid_utf8
 from errloop.rules.suggest import EMPTY, Suggestion, TemplateProblem, compile_suggestion
 from errloop.rules.yamlpos import Map, Node, Pos, Scalar, Seq, YamlSyntaxError, compose, duplicate_keys, kind
@@ -40,6 +49,7 @@ __all__ = [
     "SEVERITIES",
     "Classification",
     "Condition",
+    "ExprCondition",
     "Rule",
     "RuleError",
     "RuleProblem",
@@ -54,11 +64,11 @@ SEVERITIES = ("info", "warning", "error", "critical")
 FALLBACK_RULE_ID = "fallback.other"
 MAX_RULE_FILE_CHARS = 2_000_000
 
-# match pseudo-field: the places Go error text ends up, tried in this order
-ERROR_TEXT_FIELDS = ("message", "error_chain", "root_cause")
-_FIELD_ALIASES: dict[str, tuple[str, ...]] = {"error_text": ERROR_TEXT_FIELDS}
+# match pseudo-field error_text: the places Go error text ends up (message, error_chain, root_cause)
+_FIELD_ALIASES: dict[str, tuple[str, ...]] = dict(FIELD_ALIASES)
 _EVENT_NAMES = frozenset((*contract.EVENT_TAGS, *contract.EVENT_FIELDS))
 _MATCHABLE = tuple(sorted(_EVENT_NAMES | set(_FIELD_ALIASES)))
+WHEN_KEY = "when"  # the match key of a structural expression
 
 _ID = re.compile(r"[a-z0-9_.-]+")
 _CATEGORY = re.compile(r"[a-z][a-z0-9_]*")
@@ -160,13 +170,31 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
+class ExprCondition:
+    """``when: <expression>``: a structural condition (:mod:`errloop.rules.expr`) on the event.
+
+    ``fields`` are every event field the expression may read (aliases expanded), so that whoever
+    keys a memo on the fields the rules see (udf/classify/cache.py) stays exact. It has no
+    ``patterns``: it takes no part in the one-pass regex sets and is evaluated after them.
+    """
+
+    key: str  # "when"
+    fields: tuple[str, ...]
+    expression: Expression
+    patterns: tuple[Pattern, ...] = ()
+
+    def holds(self, event: Mapping[str, contract.Value]) -> bool:
+        return self.expression(event.get)
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One compiled rule."""
 
     id: str
     priority: int
     description: str
-    conditions: tuple[Condition, ...]
+    conditions: tuple[Condition | ExprCondition, ...]  # all must hold
     error_class: str
     category: str
     retryable: bool
@@ -188,18 +216,24 @@ class RuleSet:
         # and so which conditions hold; a rule matches when all its conditions hold.
         patterns_of: dict[str, dict[str, Pattern]] = {}
         conditions_of: dict[tuple[str, str], set[int]] = {}
-        plan: list[tuple[Rule, frozenset[int]]] = []
+        plan: list[tuple[Rule, frozenset[int], tuple[Condition, ...], Expression | None]] = []
         cid = 0
         for rule in self.rules:
             ids: set[int] = set()
+            regexes: list[Condition] = []
+            when: Expression | None = None  # a rule has at most one (duplicate keys are refused)
             for condition in rule.conditions:
+                if isinstance(condition, ExprCondition):
+                    when = condition.expression
+                    continue
+                regexes.append(condition)
                 for name in condition.fields:
                     for pattern in condition.patterns:
                         patterns_of.setdefault(name, {}).setdefault(pattern.source, pattern)
                         conditions_of.setdefault((name, pattern.source), set()).add(cid)
                 ids.add(cid)
                 cid += 1
-            plan.append((rule, frozenset(ids)))
+            plan.append((rule, frozenset(ids), tuple(regexes), when))
         self._plan = tuple(plan)
         self._sets: dict[str, tuple[PatternSet, tuple[frozenset[int], ...]]] = {}
         for name, patterns in patterns_of.items():
@@ -229,11 +263,14 @@ class RuleSet:
             view.record(name, frozenset(pset.patterns[i].source for i in found))
             for i in found:
                 holding.update(holds[i])
-        for rule, ids in self._plan:
+        get = event.get
+        for rule, ids, regexes, when in self._plan:
             if not ids <= holding:
                 continue
+            if when is not None and not when(get):  # structure, after the regexes that already hold
+                continue
             hits: list[tuple[str, Pattern, dict[str, str | None]]] = []
-            for condition in rule.conditions:
+            for condition in regexes:
                 hit = condition.search(view)  # re-run the one pattern that holds, for its groups
                 if hit is None:  # pragma: no cover - the set and the pattern disagree; trust the pattern
                     break
@@ -518,7 +555,7 @@ class _Loader:
         self.problem(node.pos, f"expected a string, got {kind(node)}", path)
         return None
 
-    def match(self, node: Node | None, path: str) -> tuple[Condition, ...] | None:
+    def match(self, node: Node | None, path: str) -> tuple[Condition | ExprCondition, ...] | None:
         if node is None:
             return None
         if isinstance(node, Scalar) and node.value is None:
@@ -528,9 +565,16 @@ class _Loader:
             return None
         for key in duplicate_keys(node):
             self.problem(key.pos, f"duplicate key {key.text!r}", _join(path, key.text))
-        conditions: list[Condition] = []
+        conditions: list[Condition | ExprCondition] = []
         ok = True
         for key, value in node.items:
+            if key.text == WHEN_KEY:
+                when = self.when(value, _join(path, key.text))
+                if when is None:
+                    ok = False
+                else:
+                    conditions.append(when)
+                continue
             fields = self.fields(key, _join(path, key.text))
             patterns = self.patterns(value, _join(path, key.text))
             if fields is None or patterns is None:
@@ -548,11 +592,79 @@ class _Loader:
                 names.extend(_FIELD_ALIASES[name])
             elif name in _EVENT_NAMES:
                 names.append(name)
+            elif name == WHEN_KEY:
+                self.problem(key.pos, f"{WHEN_KEY!r} is a key of its own, not a field to combine with '|'", path)
+                ok = False
             else:
-                hint = _did_you_mean(name, _MATCHABLE)
+                hint = _did_you_mean(name, (*_MATCHABLE, WHEN_KEY))
                 self.problem(key.pos, f"unknown event field {name!r}{hint} (see errloop.rules.contract)", path)
                 ok = False
         return tuple(dict.fromkeys(names)) if ok else None
+
+    def when(self, node: Node, path: str) -> ExprCondition | None:
+        """``when: <expression>``, compiled; a refused expression is a problem at its own column."""
+        if not (isinstance(node, Scalar) and isinstance(node.value, str)):
+            self.problem(node.pos, f"when must be an expression (a string), got {kind(node)}", path)
+            return None
+        try:
+            expression = compile_expression(node.value, EVENT_NAMES)
+        except ExprError as exc:
+            pos = self.offset_pos(node, exc.offset)
+            where = "" if pos is not None else f" (column {exc.column} of the expression)"
+            self.problem(pos or node.pos, f"{exc.message}{where}", path)
+            return None
+        return ExprCondition(key=WHEN_KEY, fields=expression.fields, expression=expression)
+
+    def offset_pos(self, node: Scalar, offset: int) -> Pos | None:
+        """Where character ``offset`` of a string scalar's value was written, or None if unsure.
+
+        Exact for one-line plain and quoted scalars, multi-line plain scalars and block
+        scalars (``|``, ``>``) whose text the file shows as is; None otherwise (a multi-line
+        quoted scalar, a scalar the mapping cannot verify)."""
+        value = node.value
+        if not isinstance(value, str) or not value:
+            return None
+        spots = self.scalar_spots(node, value)
+        if spots is None:
+            return None
+        if offset < len(spots):
+            return spots[offset]
+        last = spots[-1]
+        return Pos(last.line, last.col + 1)  # at the end: just after the last character
+
+    def scalar_spots(self, node: Scalar, value: str) -> list[Pos] | None:
+        """The file position of every character of ``value``, or None when it cannot be verified."""
+        row = node.pos.line - 1
+        if not 0 <= row < len(self.lines):
+            return None
+        line = self.lines[row]
+        start = node.pos.col - 1
+        if node.style is None:
+            if line[start : start + len(value)] == value:
+                return [Pos(row + 1, start + 1 + k) for k in range(len(value))]
+            segments = [(row + 1, start + 1, _plain_part(line[start:]))]
+            for r in range(row + 1, len(self.lines)):
+                text = self.lines[r]
+                stripped = text.lstrip(" \t")
+                segments.append((r + 1, len(text) - len(stripped) + 1, _plain_part(stripped)))
+            return _align(value, segments)
+        if node.style in ("'", '"'):
+            return _quoted_spots(line, start, node.style, row + 1, value)
+        if node.style in ("|", ">"):
+            segments = []
+            indent: int | None = None
+            for r in range(row + 1, len(self.lines)):
+                text = self.lines[r]
+                if not text.strip():
+                    continue
+                width = len(text) - len(text.lstrip(" "))
+                if indent is None:
+                    indent = width
+                if width < indent:
+                    break
+                segments.append((r + 1, indent + 1, text[indent:]))
+            return _align(value, segments)
+        return None  # pragma: no cover - PyYAML has no other scalar style
 
     def patterns(self, node: Node, path: str) -> tuple[Pattern, ...] | None:
         items: list[tuple[Node, str]]
@@ -660,7 +772,9 @@ class _Loader:
         self.problem(node.pos, f"retry_after must be a duration like 2s or 500ms, got {kind(node)}", path)
         return None
 
-    def suggestion(self, node: Node | None, path: str, conditions: tuple[Condition, ...] | None) -> Suggestion:
+    def suggestion(
+        self, node: Node | None, path: str, conditions: tuple[Condition | ExprCondition, ...] | None
+    ) -> Suggestion:
         if node is None:
             return EMPTY
         if not (isinstance(node, Scalar) and isinstance(node.value, str)):
@@ -681,6 +795,63 @@ class _Loader:
         if lineno <= 1:
             return node.pos
         return Pos(node.pos.line + lineno - 1, 1)
+
+
+def _plain_part(text: str) -> str:
+    """A line of a plain scalar without its comment and trailing blanks."""
+    cut = text.find(" #")
+    return (text if cut < 0 else text[:cut]).rstrip(" \t")
+
+
+def _align(value: str, segments: Sequence[tuple[int, int, str]]) -> list[Pos] | None:
+    """Lay ``value`` over source line pieces ``(line, col, text)``; the blanks and newlines YAML
+    folds lines into map to the end of the line before. None when the pieces do not spell it."""
+    spots: list[Pos] = []
+    v = 0
+    end: Pos | None = None
+    for line, col, text in segments:
+        if v >= len(value):
+            break
+        if not text:
+            continue
+        while v < len(value) and value[v] in " \n" and not value.startswith(text, v):
+            spots.append(end or Pos(line, col))  # folded line breaks (or leading blank lines)
+            v += 1
+        if not value.startswith(text, v):
+            return None
+        spots.extend(Pos(line, col + k) for k in range(len(text)))
+        v += len(text)
+        end = Pos(line, col + len(text))
+    if end is None or value[v:].strip(" \n"):
+        return None
+    spots.extend(end for _ in range(len(value) - v))
+    return spots
+
+
+_ESCAPE_WIDTH = {"x": 4, "u": 6, "U": 10}
+
+
+def _quoted_spots(line: str, start: int, quote: str, lineno: int, value: str) -> list[Pos] | None:
+    """Positions of the characters of a one-line quoted scalar starting at ``line[start]``."""
+    if line[start : start + 1] != quote:
+        return None
+    cols: list[int] = []
+    j = start + 1
+    while j < len(line):
+        c = line[j]
+        if c == quote:
+            if quote == "'" and line[j + 1 : j + 2] == "'":  # '' is one quote
+                cols.append(j)
+                j += 2
+                continue
+            break
+        cols.append(j)
+        j += _ESCAPE_WIDTH.get(line[j + 1 : j + 2], 2) if quote == '"' and c == "\\" else 1
+    else:
+        return None  # the scalar goes on on the next line
+    if len(cols) != len(value):
+        return None
+    return [Pos(lineno, j + 1) for j in cols]
 
 
 def _join(path: str, name: str) -> str:
