@@ -73,6 +73,7 @@ CLASSIFIED_FIELDS: Final[dict[str, type]] = {
     "sample_weight": float,  # with sampling: events this kept one stands for (1, or 1/rate if sampled)
     "sample_dropped": int,  # with sampling: events of its (service, category) dropped since the last kept one
 }
+SAMPLE_DROPPED: Final = "sample_dropped"  # what metric tasks add to each event's count
 ERROR_CLASSES: Final = ("business", "system", "transient", "unknown")
 
 # errloop_alerts: the alert node's output points (tags of the event + these)

@@ -104,6 +104,14 @@ class SLO:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """Semantic sampling of the classify UDF: keep these classes/categories, ``rate`` of the rest."""
+
+    keep: tuple[str, ...] = ()  # error classes or categories always kept
+    rate: float = 1.0  # fraction of the other events kept, in (0, 1]
+
+
+@dataclass(frozen=True)
 class Mode:
     name: str = "shadow"  # shadow | canary | enforce
     subset: str = ""  # canary: the subset's name
@@ -131,6 +139,7 @@ class Policy:
     metrics: MetricsSource = MetricsSource()
     slo: SLO | None = None
     mode: Mode = Mode()
+    sampling: Sampling | None = None  # off unless classify.sampling is given
 
     @property
     def alert(self) -> AlertSpec:
@@ -182,9 +191,10 @@ def _policy(c: Checker, root: Node) -> Policy | None:
         return None
     service = c.string(spec.get("service"), SERVICE, "service name")
     rules = "default"
-    classify = c.mapping(spec.get("classify"), {"rules"})
+    classify = c.mapping(spec.get("classify"), {"rules", "sampling"})
     if classify is not None and classify.get("rules") is not None:
         rules = c.string(classify.get("rules"), PATH, "rules file path") or "default"
+    sampling = _sampling(c, classify.get("sampling")) if classify is not None else None
     alerts = _alerts(c, spec)
     notify = tuple(n for n in (_notify(c, item) for item in c.seq(spec.get("notify"))) if n is not None)
     decision, decision_ref = _decision(c, spec.get("decision"))
@@ -194,7 +204,19 @@ def _policy(c: Checker, root: Node) -> Policy | None:
     if name is None or service is None or alerts is None or metrics is None or mode is None:
         return None
     return Policy(
-        name, description, service, rules, alerts, notify, c.source, decision, decision_ref, metrics, slo, mode
+        name,
+        description,
+        service,
+        rules,
+        alerts,
+        notify,
+        c.source,
+        decision,
+        decision_ref,
+        metrics,
+        slo,
+        mode,
+        sampling,
     )
 
 
@@ -264,6 +286,22 @@ def _metrics(c: Checker, node: Node | None) -> MetricsSource | None:
     )
     bad_shape = (m.get("fields") is not None and fields is None) or (m.get("tags") is not None and tags is None)
     return out if ok and not bad_shape else None
+
+
+SAMPLE_RATE_RANGE = (0.0001, 1.0)
+
+
+def _sampling(c: Checker, node: Node | None) -> Sampling | None:
+    """``classify.sampling``: ``keep`` (classes or categories) and/or ``rate``."""
+    m = c.mapping(node, {"keep", "rate"})
+    if m is None:
+        return None
+    keep = c.strings(m.get("keep"), CATEGORY, "error class or category") if m.get("keep") is not None else ()
+    rate = _number(c, m.get("rate"), *SAMPLE_RATE_RANGE) if m.get("rate") is not None else 1.0
+    if not keep and m.get("rate") is None:
+        c.error(m, "sampling needs 'keep' (classes or categories always kept), 'rate' (0.0001..1), or both")
+        return None
+    return Sampling(keep, rate if rate is not None else 1.0)
 
 
 def _number(c: Checker, node: Node | None, lo: float, hi: float) -> float | None:

@@ -152,6 +152,7 @@ def policy_tickscript(policy: Policy, source_name: str) -> str:
         alerts_measurement=contract.ALERTS,
         where=where,
         rules_path=rules_path,
+        sampling=policy.sampling,
         alerts=alerts,
         window=policy.alert.window,
         message=template_text("alerts/message.gotmpl").rstrip("\n"),
@@ -192,6 +193,7 @@ def metrics_tickscript(policy: Policy, source_name: str) -> str:
         where=_service_where(policy),
         interval=METRIC_INTERVAL,
         errors_total=ERRORS_TOTAL,
+        sample_dropped=contract.SAMPLE_DROPPED,
         percentiles=ERROR_DURATION_PERCENTILES,
         drop_tags=[t for t in contract.CLASSIFIED_TAGS if t not in ("service", "operation")],
     )

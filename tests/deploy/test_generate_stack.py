@@ -193,9 +193,11 @@ def test_classified_events_become_error_metrics(
     points = []
     for i in range(30):  # 30 events in the first minute: codes E1 (20) and E2 (10), durations 1..30 ms
         code = "E2" if i % 3 == 0 else "E1"
+        # as the classifier's sampling says: 2 events of the group were dropped before this one
+        dropped = ",sample_dropped=2i" if i % 5 == 1 else ""  # E1: i = 1, 11, 16, 26; E2: 6, 21
         points.append(
             f"{contract.CLASSIFIED},service={svc},operation=get,category=db_timeout,error_class=transient "
-            f'event_id="e{i}",error_code="{code}",duration_ms={i + 1}.0 {base + i}'
+            f'event_id="e{i}",error_code="{code}",duration_ms={i + 1}.0{dropped} {base + i}'
         )
     # a later event of each group closes the first minute's windows at once (data time); without one,
     # the task's barrier closes them after a minute of wall-clock quiet
@@ -234,7 +236,7 @@ def test_classified_events_become_error_metrics(
         got = poll(lambda: (r := first()) and len(r) >= 3 and r, timeout=20)
         assert got, f"no errloop_metrics rows for {first_minute}: {rows()}"
         totals = {r["error_code"]: r[ERRORS_TOTAL] for r in got if r.get(ERRORS_TOTAL) is not None}
-        assert totals == {"E1": 20, "E2": 10}
+        assert totals == {"E1": 20 + 4 * 2, "E2": 10 + 2 * 2}  # each event counts 1 + sample_dropped
         pct = [r for r in got if r.get(ERROR_DURATION_PERCENTILES[0][0]) is not None]
         assert len(pct) == 1  # the three percentiles share one point
         p50, p95, p99 = (pct[0][f] for f, _ in ERROR_DURATION_PERCENTILES)

@@ -206,6 +206,12 @@ def test_metrics_slo_alerts_and_canary_mode_are_read() -> None:
             ALERT + "  alerts: [{threshold: 1, window: 1m}]\n",
             "p.yaml:7:11: write either 'alert' (one) or 'alerts' (a list), not both (spec.alerts)",
         ),
+        (ALERT + "  classify: {sampling: {rate: 0}}\n", "0 is out of range [0.0001, 1] (spec.classify.sampling.rate)"),
+        (ALERT + "  classify: {sampling: {rate: 1.5}}\n", "1.5 is out of range"),
+        (ALERT + "  classify: {sampling: {rate: '0.5'}}\n", "expected a number"),
+        (ALERT + "  classify: {sampling: {keep: [Business!]}}\n", "(spec.classify.sampling.keep[0])"),
+        (ALERT + "  classify: {sampling: {}}\n", "p.yaml:7:24: sampling needs 'keep'"),
+        (ALERT + "  classify: {sampling: {rate: 0.5, every: 2}}\n", "unknown key 'every'"),
         ("  alerts: []\n", "p.yaml:6:11: expected at least 1 item(s) (spec.alerts)"),
         ("  notify: []\n", "missing required key 'alert' (or 'alerts', a list) (spec)"),
         (
@@ -217,3 +223,14 @@ def test_metrics_slo_alerts_and_canary_mode_are_read() -> None:
 def test_new_sections_are_range_checked_with_positions(tail: str, expected: str) -> None:
     got = problems(HEAD + tail)
     assert any(expected in line for line in got), got
+
+
+def test_sampling_is_read_and_off_by_default() -> None:
+    from errloop.rules.policy import Sampling
+
+    assert load_policy(HEAD + ALERT, "p.yaml").sampling is None
+    got = load_policy(HEAD + ALERT + "  classify: {sampling: {keep: [business, nil_pointer], rate: 0.25}}\n", "p.yaml")
+    assert got.sampling == Sampling(("business", "nil_pointer"), 0.25)
+    assert load_policy(HEAD + ALERT + "  classify: {sampling: {keep: business}}\n", "p.yaml").sampling == Sampling(
+        ("business",), 1.0
+    )
