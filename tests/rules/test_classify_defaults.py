@@ -8,6 +8,7 @@ import pytest
 
 from errloop.rules import contract
 from errloop.rules.classify import FALLBACK_RULE_ID, RuleSet, default_rules
+from errloop.telegraf.errlog.errchain import split_chain
 
 VALIDATOR_NAME = "Key: 'CreateUserRequest.Name' Error:Field validation for 'Name' failed on the 'required' tag"
 VALIDATOR_EMAIL = "Key: 'CreateUserRequest.Email' Error:Field validation for 'Email' failed on the 'email' tag"
@@ -170,7 +171,7 @@ CASES: list[tuple[str, str, str, dict[str, contract.Value]]] = [
     (
         "db.conn_refused_in_query",
         "db_conn_refused",
-        "dial tcp 127.0.0.1:3306: connect: connection refused",
+        "dial tcp 10.0.0.20:13306: connect: connection refused",
         {"sql_digest": "INSERT INTO orders (id, user_id) VALUES (?, ?)"},
     ),
     ("tls.certificate", "tls_cert", "x509: certificate signed by unknown authority", {}),
@@ -211,20 +212,198 @@ CASES: list[tuple[str, str, str, dict[str, contract.Value]]] = [
     ("panic.level", "custom_panic", "unexpected state in reconcile loop", {"level": "dpanic"}),
     ("http.5xx_unavailable", "http_5xx", "upstream failed", {"http_status": 503}),
     ("http.5xx", "http_5xx", "handler failed", {"http_status": 500}),
+    # --- added with the real-Go-errors set (tests/goerrors): one realistic example per new rule
+    (
+        "rpc.message_too_large",
+        "rpc_resource_exhausted",
+        "upload batch: rpc error: code = ResourceExhausted desc = grpc: received message larger than max "
+        "(5242885 vs. 4194304)",
+        {},
+    ),
+    ("rpc.canceled", "rpc_canceled", "stream prices: rpc error: code = Canceled desc = context canceled", {}),
+    ("rpc.canceled_code", "rpc_canceled", "stream prices failed", {"grpc_code": "Canceled"}),
+    (
+        "rpc.unknown",
+        "rpc_unknown",
+        "get account 7: rpc error: code = Unknown desc = load account 7: sql: database is closed",
+        {},
+    ),
+    ("rpc.unknown_code", "rpc_unknown", "rpc failed", {"grpc_code": "Unknown"}),
+    (
+        "rpc.invalid_argument",
+        "rpc_invalid_argument",
+        "rpc error: code = InvalidArgument desc = page_size must be between 1 and 100",
+        {},
+    ),
+    ("rpc.invalid_argument_code", "rpc_invalid_argument", "rpc failed", {"grpc_code": "INVALID_ARGUMENT"}),
+    ("rpc.not_found", "rpc_not_found", "get user: rpc error: code = NotFound desc = user 42 not found", {}),
+    ("rpc.not_found_code", "rpc_not_found", "rpc failed", {"grpc_code": "5"}),
+    (
+        "rpc.already_exists",
+        "rpc_already_exists",
+        "rpc error: code = AlreadyExists desc = order A-1001 already exists",
+        {},
+    ),
+    ("rpc.already_exists_code", "rpc_already_exists", "rpc failed", {"grpc_code": "AlreadyExists"}),
+    (
+        "rpc.permission_denied",
+        "rpc_permission_denied",
+        "rpc error: code = PermissionDenied desc = caller may not read account 7",
+        {},
+    ),
+    ("rpc.permission_denied_code", "rpc_permission_denied", "rpc failed", {"grpc_code": "PermissionDenied"}),
+    (
+        "rpc.resource_exhausted",
+        "rpc_resource_exhausted",
+        "rpc error: code = ResourceExhausted desc = quota exceeded for tenant acme",
+        {},
+    ),
+    ("rpc.resource_exhausted_code", "rpc_resource_exhausted", "rpc failed", {"grpc_code": "ResourceExhausted"}),
+    (
+        "rpc.failed_precondition",
+        "rpc_failed_precondition",
+        "ship order 12: rpc error: code = FailedPrecondition desc = order 12 is already shipped",
+        {},
+    ),
+    ("rpc.failed_precondition_code", "rpc_failed_precondition", "rpc failed", {"grpc_code": "FailedPrecondition"}),
+    (
+        "rpc.aborted",
+        "rpc_aborted",
+        "rpc error: code = Aborted desc = transaction aborted: concurrent modification of cart 9",
+        {},
+    ),
+    ("rpc.aborted_code", "rpc_aborted", "rpc failed", {"grpc_code": "Aborted"}),
+    ("rpc.out_of_range", "rpc_out_of_range", "rpc error: code = OutOfRange desc = offset 500 is past the end", {}),
+    ("rpc.out_of_range_code", "rpc_out_of_range", "rpc failed", {"grpc_code": "OutOfRange"}),
+    (
+        "rpc.unimplemented",
+        "rpc_unimplemented",
+        "get order: rpc error: code = Unimplemented desc = unknown service orders.v1.Orders",
+        {},
+    ),
+    ("rpc.unimplemented_code", "rpc_unimplemented", "rpc failed", {"grpc_code": "Unimplemented"}),
+    ("rpc.internal", "rpc_internal", "rpc error: code = Internal desc = failed to load pricing rules", {}),
+    ("rpc.internal_code", "rpc_internal", "rpc failed", {"grpc_code": "Internal"}),
+    ("rpc.data_loss", "rpc_data_loss", "rpc error: code = DataLoss desc = ledger segment 0042 checksum mismatch", {}),
+    ("rpc.data_loss_code", "rpc_data_loss", "rpc failed", {"grpc_code": "DataLoss"}),
+    (
+        "rpc.unauthenticated",
+        "rpc_unauthenticated",
+        "rpc error: code = Unauthenticated desc = invalid or expired token",
+        {},
+    ),
+    ("rpc.unauthenticated_code", "rpc_unauthenticated", "rpc failed", {"grpc_code": "Unauthenticated"}),
+    (
+        "runtime.out_of_memory",
+        "out_of_memory",
+        "fatal error: runtime: out of memory\n\nruntime stack:\nruntime.throw({0x4b1d2e?, 0x0?})",
+        {},
+    ),
+    (
+        "runtime.stack_overflow",
+        "stack_overflow",
+        "runtime: goroutine stack exceeds 1000000000-byte limit\nruntime: sp=0xc0200e1390 stack=[0xc0200e0000, "
+        "0xc0400e0000]\nfatal error: stack overflow",
+        {},
+    ),
+    (
+        "dns.not_found",
+        "dns",
+        'Get "http://inventory:8080/v1/items": dial tcp: lookup inventory on 10.96.0.10:53: no such host',
+        {},
+    ),
+    ("dns.temporary", "dns", "lookup api.partner.example on 10.96.0.10:53: server misbehaving", {}),
+    (
+        "dns.temporary",
+        "dns",
+        "dial tcp: lookup kafka-0.internal on 10.96.0.10:53: read udp 10.1.2.3:40312->10.96.0.10:53: i/o timeout",
+        {},
+    ),
+    (
+        "db.serialization",
+        "db_serialization",
+        "commit checkout: ERROR: could not serialize access due to concurrent update (SQLSTATE 40001)",
+        {},
+    ),
+    ("db.too_many_conns", "db_too_many_conns", "FATAL: sorry, too many clients already (SQLSTATE 53300)", {}),
+    ("db.too_many_conns", "db_too_many_conns", "ping: Error 1040 (08004): Too many connections", {}),
+    ("db.bad_conn", "db_bad_conn", "list users: driver: bad connection", {}),
+    (
+        "db.bad_conn",
+        "db_bad_conn",
+        "FATAL: terminating connection due to administrator command (SQLSTATE 57P01)",
+        {},
+    ),
+    ("db.bad_conn", "db_bad_conn", "Error 2013: Lost connection to MySQL server during query", {}),
+    (
+        "db.auth",
+        "db_auth",
+        'connect: FATAL: password authentication failed for user "app" (SQLSTATE 28P01)',
+        {},
+    ),
+    ("db.sql_error", "db_sql_error", 'find users: ERROR: relation "user" does not exist (SQLSTATE 42P01)', {}),
+    ("db.data", "db_data", "Error 1406 (22001): Data too long for column 'name' at row 1", {}),
+    (
+        "db.scan",
+        "db_scan",
+        'load user 1: sql: Scan error on column index 1, name "age": converting NULL to int is unsupported',
+        {},
+    ),
+    ("db.tx_done", "db_tx_done", "sql: transaction has already been committed or rolled back", {}),
+    ("db.closed", "db_closed", "get user 1: sql: database is closed", {}),
+    ("db.connect_failed", "db_conn_refused", "failed to connect to `user=app database=shop`:", {}),
+    ("db.conn_refused", "db_conn_refused", "Error 2003: Can't connect to MySQL server on 'db:3306' (111)", {}),
+    (
+        "tls.handshake",
+        "tls_handshake",
+        'Get "https://partner.example/v1/status": remote error: tls: handshake failure',
+        {},
+    ),
+    ("tls.handshake", "tls_handshake", "connect mail relay: tls: first record does not look like a TLS handshake", {}),
+    (
+        "tls.certificate",
+        "tls_cert",
+        'Get "https://10.0.0.5/v1/secrets": remote error: tls: certificate required',
+        {},
+    ),
+    ("os.disk_full", "disk_full", "write export: write /data/exports/2026-01.csv: no space left on device", {}),
+    (
+        "os.file_not_found",
+        "file_not_found",
+        "load config: open /etc/orders-api/config.yaml: no such file or directory",
+        {},
+    ),
+    ("os.permission_denied", "permission_denied", "start http server: listen tcp :80: bind: permission denied", {}),
+    ("os.permission_denied", "permission_denied", "load tls key: open /etc/ssl/private/tls.key: permission denied", {}),
+    ("http.body_too_large", "body_too_large", "decode create order request: http: request body too large", {}),
+    ("input.invalid", "invalid_input", 'parse page: strconv.Atoi: parsing "abc": invalid syntax', {}),
+    ("input.invalid", "invalid_input", 'parse from date: parsing time "2026-13-45": month out of range', {}),
+    (
+        "net.conn_reset",
+        "conn_reset",
+        "redis GET session:9: read tcp 10.0.0.12:59772->10.0.0.7:6379: read: connection reset by peer",
+        {},
+    ),
+    ("net.conn_reset", "conn_reset", "write tcp 10.0.0.12:59796->10.0.0.7:8080: write: broken pipe", {}),
+    ("http.4xx_retryable", "http_4xx", "GET /v1/accounts/7: 429 Too Many Requests", {"http_status": 429}),
+    ("http.4xx", "http_4xx", "GET /v1/accounts/7: 404 Not Found", {"http_status": 404}),
 ]
 
 
 @pytest.mark.parametrize(("rule_id", "category", "text", "extra"), CASES, ids=[f"{c[0]}:{c[2][:50]}" for c in CASES])
-@pytest.mark.parametrize("field", ["message", "error_chain"])
+@pytest.mark.parametrize("field", ["message", "error_chain", "split_chain"])
 def test_default_rule_matches_go_text(
     rules: RuleSet, rule_id: str, category: str, text: str, extra: dict[str, contract.Value], field: str
 ) -> None:
     event: dict[str, contract.Value] = {"service": "user-api", "level": "error", **extra}
     if field == "message":
         event["message"] = text
-    else:
+    elif field == "error_chain":
         event["message"] = "request failed"
         event["error_chain"] = text
+    else:  # as the errlog normaliser stores a logged error: one wrap link per line
+        event["message"] = "request failed"
+        event["error_chain"] = "\n".join(split_chain(text))
     c = rules.classify(event)
     assert (c.rule_id, c.category) == (rule_id, category)
     rule = rules.rule(rule_id)
@@ -310,4 +489,167 @@ def test_throughput_smoke(rules: RuleSet) -> None:
     for _ in range(2_000):
         rules.classify(event)
     per_event = (time.perf_counter() - started) / 2_000
-    assert per_event < 0.002  # ~30 rules; generous bound for a loaded CI machine
+    assert per_event < 0.002  # ~80 rules; generous bound for a loaded CI machine
+
+
+# --- gRPC: the outer status code decides -----------------------------------------------------
+
+UNAVAILABLE_DESC = (
+    'connection error: desc = "transport: Error while dialing: dial tcp 10.0.3.7:50051: connect: connection refused"'
+)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_outer_grpc_code_wins_over_a_quoted_inner_one(rules: RuleSet, split: bool) -> None:
+    def chain(text: str) -> str:
+        return "\n".join(split_chain(text)) if split else text
+
+    nested = f"get profile 42: rpc error: code = Internal desc = load profile: rpc error: code = Unavailable desc = {UNAVAILABLE_DESC}"
+    c = rules.classify({"message": "rpc failed", "error_chain": chain(nested)})
+    assert (c.rule_id, c.category, c.error_class, c.retryable) == ("rpc.internal", "rpc_internal", "system", False)
+    swapped = (
+        "get user: rpc error: code = Unavailable desc = lookup: rpc error: code = NotFound desc = user 7 not found"
+    )
+    c = rules.classify({"message": "rpc failed", "error_chain": chain(swapped)})
+    assert (c.rule_id, c.category, c.retryable) == ("rpc.unavailable", "rpc_unavailable", True)
+    # a runtime panic quoted by the server's recovery interceptor: the client sees Internal
+    quoted = "rpc error: code = Internal desc = panic triggered: runtime error: index out of range [3] with length 2"
+    assert rules.classify({"message": "rpc failed", "error_chain": chain(quoted)}).category == "rpc_internal"
+    # the root cause stays in the chain for the suggestion and the fingerprint
+    assert "connection refused" in chain(nested)
+
+
+def test_grpc_code_field_decides_before_the_text(rules: RuleSet) -> None:
+    event: dict[str, contract.Value] = {
+        "message": "call failed",
+        "error_chain": "dial tcp 10.0.3.7:50051: connect: connection refused",
+        "grpc_code": "Unavailable",
+    }
+    assert rules.classify(event).rule_id == "rpc.unavailable_code"
+    # the extractor's outer code beats an inner code in the text
+    event = {"message": "x", "error_chain": "rpc error: code = NotFound desc = y", "grpc_code": "Internal"}
+    assert rules.classify(event).rule_id == "rpc.internal_code"
+    # OK is no error class of its own: the text decides
+    event = {"message": "x", "error_chain": "context canceled", "grpc_code": "OK"}
+    assert rules.classify(event).rule_id == "context.canceled"
+
+
+# grpc doc/statuscodes.md: never generated by the library (application only) vs library-generated
+APPLICATION_ONLY = (
+    "InvalidArgument",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+)
+LIBRARY = (
+    "Canceled",
+    "Unknown",
+    "DeadlineExceeded",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "ResourceExhausted",
+    "Unauthenticated",
+)
+
+
+@pytest.mark.parametrize("code", [*APPLICATION_ONLY, *LIBRARY, "DataLoss"])
+def test_grpc_class_split_follows_statuscodes_doc(rules: RuleSet, code: str) -> None:
+    by_text = rules.classify({"message": "rpc failed", "error_chain": f"rpc error\ncode = {code} desc = x"})
+    by_field = rules.classify({"message": "rpc failed", "grpc_code": code})
+    assert by_text.rule_id.startswith("rpc.") and by_field.rule_id == by_text.rule_id + "_code"
+    assert (by_text.category, by_text.error_class, by_text.retryable) == (
+        by_field.category,
+        by_field.error_class,
+        by_field.retryable,
+    )
+    if code in APPLICATION_ONLY:
+        assert by_text.error_class == "business"
+        assert by_text.retryable == (code == "Aborted")  # "retry at a higher level"
+    elif code == "DataLoss":
+        assert (by_text.error_class, by_text.severity) == ("system", "critical")
+    else:
+        assert by_text.error_class in ("transient", "system")
+    assert by_text.retryable == (code in ("DeadlineExceeded", "Unavailable", "ResourceExhausted", "Aborted"))
+
+
+# --- databases: SQLSTATE classes and MySQL numbers -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "retryable"),
+    [
+        (
+            'ERROR: insert or update on table "orders" violates foreign key constraint "fk" (SQLSTATE 23503)',
+            "db_constraint",
+            False,
+        ),
+        (
+            'ERROR: null value in column "email" of relation "users" violates not-null constraint (SQLSTATE 23502)',
+            "db_constraint",
+            False,
+        ),
+        (
+            'ERROR: new row for relation "orders" violates check constraint "amount" (SQLSTATE 23514)',
+            "db_constraint",
+            False,
+        ),
+        ("ERROR: deadlock detected (SQLSTATE 40P01)", "db_deadlock", True),
+        ("ERROR: could not serialize access due to concurrent update (SQLSTATE 40001)", "db_serialization", True),
+        ("ERROR: canceling statement due to statement timeout (SQLSTATE 57014)", "db_timeout", True),
+        ("ERROR: canceling statement due to lock timeout (SQLSTATE 55P03)", "db_timeout", True),
+        ("FATAL: connection to client lost (SQLSTATE 08006)", "db_bad_conn", True),
+        ("FATAL: sorry, too many clients already (SQLSTATE 53300)", "db_too_many_conns", True),
+        ("Error 1062 (23000): Duplicate entry 'a@b.c' for key 'users.email'", "db_constraint", False),
+        (
+            "Error 1452 (23000): Cannot add or update a child row: a foreign key constraint fails (x)",
+            "db_constraint",
+            False,
+        ),
+        (
+            "Error 1451 (23000): Cannot delete or update a parent row: a foreign key constraint fails (x)",
+            "db_constraint",
+            False,
+        ),
+        ("Error 1048 (23000): Column 'email' cannot be null", "db_constraint", False),
+        ("Error 1213 (40001): Deadlock found when trying to get lock; try restarting transaction", "db_deadlock", True),
+        ("Error 1205 (HY000): Lock wait timeout exceeded; try restarting transaction", "db_timeout", True),
+        (
+            "Error 2002 (HY000): Can't connect to local MySQL server through socket '/var/run/mysqld/mysqld.sock' (2)",
+            "db_conn_refused",
+            True,
+        ),
+        ("Error 2003 (HY000): Can't connect to MySQL server on 'db:3306' (111)", "db_conn_refused", True),
+        ("Error 2006 (HY000): MySQL server has gone away", "db_bad_conn", True),
+        ("Error 2013 (HY000): Lost connection to MySQL server during query", "db_bad_conn", True),
+        ("Error 1040 (08004): Too many connections", "db_too_many_conns", True),
+        ("invalid connection", "db_bad_conn", True),
+        ("sql: no rows in result set", "db_no_rows", False),
+    ],
+)
+def test_database_errors(rules: RuleSet, text: str, category: str, retryable: bool) -> None:
+    for chain in (text, "\n".join(split_chain(f"save order: {text}"))):
+        c = rules.classify({"message": "query failed", "error_chain": chain})
+        assert (c.category, c.retryable) == (category, retryable), (chain, c.rule_id)
+
+
+@pytest.mark.parametrize(
+    ("status", "category", "error_class", "retryable"),
+    [
+        (400, "http_4xx", "business", False),
+        (404, "http_4xx", "business", False),
+        (409, "http_4xx", "business", False),
+        (429, "http_4xx", "transient", True),
+        (408, "http_4xx", "transient", True),
+        (500, "http_5xx", "system", False),
+        (503, "http_5xx", "transient", True),
+    ],
+)
+def test_http_status_classes(rules: RuleSet, status: int, category: str, error_class: str, retryable: bool) -> None:
+    c = rules.classify(
+        {"message": "upstream request failed", "error_chain": f"GET /v1/x: {status}", "http_status": status}
+    )
+    assert (c.category, c.error_class, c.retryable) == (category, error_class, retryable)
