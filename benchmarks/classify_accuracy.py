@@ -1,6 +1,6 @@
 """Accuracy of the default classification rules on real Go errors with known labels.
 
-    /work/venv/bin/python benchmarks/classify_accuracy.py [FILE] [--show-all] [--drop grpc_code]
+    .venv/bin/python benchmarks/classify_accuracy.py [FILE] [--show-all] [--drop grpc_code]
 
 FILE (default ``tests/rules/data/labelled_go_errors.jsonl``) holds zap production JSON
 lines written by ``tests/goerrors`` (a Go program that provokes each failure with the real
