@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,7 @@ def tick_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[run.StackCo
         run.down(cfg, say=lambda line: None)
         mirror.terminate()
         mirror.wait(10)
+        shutil.rmtree(sock.parent, ignore_errors=True)
 
 
 def _wait_for_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
