@@ -24,14 +24,14 @@ from typing import Final, Literal
 
 from errloop.rules import contract
 from errloop.rules.contract import Event
-from errloop.telegraf.errlog import extract
+from errloop.telegraf.errlog import extract, semantics
 from errloop.telegraf.errlog.container import Inner, Unwrapper
 from errloop.telegraf.errlog.errchain import split_chain
 from errloop.telegraf.errlog.fingerprint import CURRENT as FINGERPRINT_CURRENT
 from errloop.telegraf.errlog.fingerprint import fingerprint
 from errloop.telegraf.errlog.gostack import frames_text, parse_stack, stack_top_frame
 from errloop.telegraf.errlog.group import Grouped, Grouper
-from errloop.telegraf.errlog.mask import mask_message, operation
+from errloop.telegraf.errlog.mask import mask_message
 from errloop.telegraf.errlog.parsers import PARSERS, Record
 from errloop.telegraf.errlog.tailer import Line
 
@@ -131,10 +131,11 @@ def _event_from_record(rec: Record, ctx: Context, base: Event, service_hint: str
         or ctx.default_service
     )
     method = extract.first_text(flat, extract.METHOD_KEYS, 16)
+    # the route a framework logged wins as given; else the path, templated (bounded cardinality)
     route = extract.first_text(flat, extract.ROUTE_KEYS, 512)
-    raw_path = extract.first_text(flat, extract.PATH_KEYS, 4096)
-    http_path = _path_only(raw_path) if raw_path else ""
-    op = operation(method, route or http_path) if (method or route or http_path) else ""
+    raw_path = "" if route else extract.first_text(flat, extract.PATH_KEYS, semantics.MAX_PATH_CHARS)
+    http_path = semantics.bounded_route(route) if route else semantics.route_of(_path_only(raw_path))
+    op = semantics.operation_of(method, http_path) if (method or http_path) else ""
 
     chain = split_chain(rec.error)
     root_cause = chain[-1] if chain else ""
@@ -183,6 +184,8 @@ def _event_from_record(rec: Record, ctx: Context, base: Event, service_hint: str
         "logger": rec.logger,
     }
     event.update({k: v for k, v in optional.items() if v})
+    # grpc_code, sql_digest, sql_state, db_error_code: keys first, then the error text (outer-most first), the message
+    event.update(semantics.dimensions(flat, rec.error, message))
     if rec.goroutine_id is not None:
         event["goroutine_id"] = rec.goroutine_id
     if status is not None:
@@ -195,7 +198,7 @@ def _event_from_record(rec: Record, ctx: Context, base: Event, service_hint: str
 def _unparsed_event(text: str, ctx: Context, base: Event, service_hint: str = "") -> Event:
     message = text[:UNPARSED_MESSAGE_CHARS]
     template = mask_message(message)
-    return {
+    event: Event = {
         "service": ctx.service or service_hint[:MAX_SERVICE_CHARS] or ctx.default_service,
         "env": ctx.env,
         "host": ctx.host,
@@ -209,6 +212,9 @@ def _unparsed_event(text: str, ctx: Context, base: Event, service_hint: str = ""
         "template": template,
         "raw": text,
     }
+    # what grpc-go and the database drivers print is found in any line (substring checks first, scans bounded)
+    event.update(semantics.dimensions({}, text))
+    return event
 
 
 def normalise_line(

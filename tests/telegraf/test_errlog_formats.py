@@ -81,7 +81,7 @@ def check_format(fmt: str, case: str, text: str, ref_ns: int) -> None:
     if fmt in STRUCTURED or fmt == "klog":
         assert first["message"] == "request failed"
         assert first["trace_id"] == TRACE_ID
-        assert first["http_method"] == "GET" and first["http_path"] == "/users/42"
+        assert first["http_method"] == "GET" and first["http_path"] == "/users/:id"  # templated: bounded cardinality
         assert first["http_status"] == 500
         assert first["operation"] == "GET /users/:id"
         assert str(first["error_chain"]).split("\n") == chain
