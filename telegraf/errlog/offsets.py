@@ -84,6 +84,13 @@ class OffsetStore:
             return []
         return [e for e in entries if e.offset >= 0]
 
+    def saved_ns(self) -> int | None:
+        """When the entries were last saved (the file's mtime), None without a file."""
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return None
+
     def save(self, entries: Iterable[FileOffset]) -> None:
         """Replace the file with ``entries`` atomically (raises OSError when the disk refuses)."""
         doc = {"version": VERSION, "files": [asdict(e) for e in entries]}

@@ -137,6 +137,9 @@ class Tailer:
         self._warned: set[str] = set()
         self._save_failures = 0
         self._had_state = store is not None and store.path.exists()
+        self._saved_ns = (store.saved_ns() if store is not None else None) or 0
+        # live files resumed on a weak identity (fewer than HEAD_BYTES known): (path, source)
+        self._weak: list[tuple[str, str]] = []
         self._unresolved: list[FileOffset] = []  # saved files not found where they were
         self._done: dict[FileKey, str] = {}  # closed files: key → head hash
         self._gone: dict[str, tuple[str, int, float]] = {}  # vanished path → (source, mtime_ns, since)
@@ -235,6 +238,9 @@ class Tailer:
             self._saved_by_key.clear()
             if self._unresolved:
                 self._find_moved(now)
+            for path, source in self._weak:  # after every saved file is followed again
+                self._catch_up(path, source, self._saved_ns, now)
+            self._weak.clear()
 
     def _find_moved(self, now: float) -> None:
         """Saved files no longer at their path (rotated while we were down): find them beside it —
@@ -458,6 +464,10 @@ class Tailer:
         entry = self._saved_by_key.pop(key, None)
         if entry is not None:
             if entry.offset <= size and self._head_matches(fd, entry.head_len, entry.head):
+                if entry.head_len < HEAD_BYTES and not entry.retired:
+                    # a short head (none at all just after a copytruncate) cannot tell that the
+                    # file was truncated and rotated while we were down: look for what was rotated
+                    self._weak.append((path, entry.path))
                 return entry.offset, entry
             self._unresolved.append(entry)  # same inode, other content: truncated, or a new file
             return 0, None

@@ -172,14 +172,7 @@ def seqs_of(lines: list[bytes]) -> list[tuple[int, str, str]]:
     [
         "rename",
         "copytruncate",
-        pytest.param(
-            "logrotate",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known bug, open: a plugin restart while another thread copytruncates loses the ~200 "
-                "lines written during the restart, intermittently: 1 of 4 runs alone, more often on a busy machine (seen 2026-11-27: lost 10000-10208)",
-            ),
-        ),
+        "logrotate",
     ],
 )
 def test_100_rotations_and_a_restart_lose_and_repeat_nothing(tmp_path: Path, kind: str) -> None:

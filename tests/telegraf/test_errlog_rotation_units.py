@@ -182,3 +182,28 @@ def test_retired_and_closed_copies_are_not_read_again(tmp_path: Path, log: Path)
     copytruncate(log, 20)
     append(log, "c1\n")
     assert texts(drain(t)) == ["c1"]
+
+
+def test_a_stop_just_after_a_copytruncate_then_rotations_while_stopped(tmp_path: Path, log: Path) -> None:
+    """Stopped when the live file had just been truncated (nothing of its new content known yet):
+    the generations copied away while errlog was down must still be read (the logrotate load test
+    lost them: the same inode at byte 0 looked unchanged)."""
+    append(log, "a1\n")
+    t = make(tmp_path)
+    assert texts(drain(t)) == ["a1"]
+    append(log, "a2\n")
+    copytruncate(log, 10)
+    assert texts(drain(t)) == ["a2"]  # from the copy; app.log is empty now, its head unknown
+    t.close()
+    set_mtime(tmp_path / "state" / "offsets.json", 15)  # saved then
+    append(log, "b1\n")
+    copytruncate(log, 20)
+    append(log, "c1\n")
+    copytruncate(log, 30)
+    append(log, "d1\n")
+    t2 = make(tmp_path)
+    got = drain(t2)
+    assert texts(got) == ["b1", "c1", "d1"]
+    assert {ln.source for ln in got} == {str(log)}
+    t2.close()
+    assert drain(make(tmp_path)) == []  # and nothing twice
