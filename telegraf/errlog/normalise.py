@@ -163,6 +163,7 @@ def _event_from_record(rec: Record, ctx: Context, base: Event, service_hint: str
             top_frame=top,
             caller=rec.caller,
             template=template,
+            message=message,
             version=ctx.fingerprint_version,
         ),
         **base,
@@ -205,7 +206,13 @@ def _unparsed_event(text: str, ctx: Context, base: Event, service_hint: str = ""
         "level": UNPARSED_LEVEL,
         "format": UNPARSED,
         "fingerprint": fingerprint(
-            error_type="", root_cause="", top_frame="", caller="", template=template, version=ctx.fingerprint_version
+            error_type="",
+            root_cause="",
+            top_frame="",
+            caller="",
+            template=template,
+            message=message,
+            version=ctx.fingerprint_version,
         ),
         **base,
         "message": message,
@@ -279,6 +286,7 @@ def parse_lines(
     levels: Sequence[str] = DEFAULT_LEVELS,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ingested_ns: int | None = None,
+    fingerprint_version: int = FINGERPRINT_CURRENT,
 ) -> Iterator[Normalised]:
     """:func:`normalise_line` over text lines, grouped into records and with byte offsets as the plugin has them.
 
@@ -293,6 +301,7 @@ def parse_lines(
         host=host,
         in_app_prefixes=tuple(in_app_prefixes),
         levels=frozenset(normalise_level(lv) for lv in levels),
+        fingerprint_version=fingerprint_version,
     )
     if isinstance(lines, str):
         lines = lines.splitlines(keepends=True)
@@ -334,10 +343,17 @@ def parse_text(
     env: str = "",
     host: str = "",
     in_app_prefixes: Sequence[str] = (),
+    fingerprint_version: int = FINGERPRINT_CURRENT,
 ) -> Iterator[Event]:
     """The events of some log text (what ``errloop parse`` prints); skipped and blank lines give none."""
     for outcome in parse_lines(
-        lines, source=source, service=service, env=env, host=host, in_app_prefixes=in_app_prefixes
+        lines,
+        source=source,
+        service=service,
+        env=env,
+        host=host,
+        in_app_prefixes=in_app_prefixes,
+        fingerprint_version=fingerprint_version,
     ):
         if outcome.event is not None:
             yield outcome.event

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from errloop.telegraf.errlog import mask
 from errloop.telegraf.errlog.errchain import _plain_split, _scan_split, split_chain
-from errloop.telegraf.errlog.fingerprint import CURRENT, VERSIONS, fingerprint, fingerprint_v1
+from errloop.telegraf.errlog.fingerprint import (
+    CURRENT,
+    VERSIONS,
+    fingerprint,
+    fingerprint_v1,
+    fingerprint_v2,
+    qualified_names,
+)
 from errloop.telegraf.errlog.gostack import parse_stack, top_frame
 from errloop.telegraf.errlog.mask import MAX_TEMPLATE_CHARS, mask_message, mask_path, operation
 from errloop.telegraf.errlog.normalise import parse_text
@@ -187,7 +194,29 @@ def test_published_v1_formula() -> None:
     generic = zap("m", "a: b", errorType="*fmt.wrapError")
     parts = ["errloop-fp", "v1", "", "b", "main.handler", "m"]
     assert fp(generic) == hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()
-    assert CURRENT == 1 and VERSIONS[1] is fingerprint_v1
+    assert CURRENT == 2 and VERSIONS[2] is fingerprint_v2  # v2 = v1 for errors naming no struct field
+
+
+def test_v2_tells_apart_errors_naming_other_struct_fields_and_else_equals_v1() -> None:
+    name = "Key: 'CreateUserRequest.Name' Error:Field validation for 'Name' failed on the 'required' tag"
+    email = "Key: 'CreateUserRequest.Email' Error:Field validation for 'Email' failed on the 'email' tag"
+    inputs = {"error_type": "validator.ValidationErrors", "top_frame": "main.create", "caller": "", "template": "t"}
+    v2 = {fingerprint_v2(root_cause=text, **inputs) for text in (name, email)}
+    v1 = {fingerprint_v1(root_cause=text, **inputs) for text in (name, email)}
+    assert len(v2) == 2 and len(v1) == 1
+    # the same failing field with another value: the same fingerprint
+    assert fingerprint_v2(root_cause=name, **inputs) == fingerprint_v2(root_cause=str(name), **inputs)
+    # the names may come from the message as well, in any quotes, sorted and without repeats
+    assert qualified_names(email, f'"CreateUserRequest.Name" {name}') == [
+        "CreateUserRequest.Email",
+        "CreateUserRequest.Name",
+    ]
+    from_message = fingerprint_v2(root_cause="x", message=name, **inputs)
+    assert from_message != fingerprint_v2(root_cause="x", message=email, **inputs)
+    assert qualified_names("user 'bob' failed", 'field "Name"', "Acme.io") == []  # no dot, no quotes: values
+    plain = "get user 42: sql: no rows in result set"
+    assert fingerprint_v2(root_cause=plain, **inputs) == fingerprint_v1(root_cause=plain, **inputs)
+    assert len(qualified_names("'A." + "b" * 10_000 + "'")) <= 1  # bounded, no backtracking blow-up
 
 
 @pytest.mark.parametrize(
