@@ -220,3 +220,14 @@ def test_equal_point_keys_mean_equal_values_for_the_rules(seed: int) -> None:
         else:
             seen[key] = typed
     assert collisions > 500  # the check above really ran on equal keys
+
+
+def test_a_hot_classification_stays_while_cold_ones_stream_through() -> None:
+    cache = ClassificationCache(default_rules(), same, capacity=64)
+    hot = {"message": "dial tcp 10.0.0.1:5432: connect: connection refused"}
+    for i in range(1000):  # a new key every 4 hits of the hot one: 1000 distinct cold keys, 16 times the capacity
+        cache.classify({"message": f"context deadline exceeded {i}"})
+        for _ in range(4):
+            cache.classify(hot)
+    assert len(cache) == 64
+    assert cache.misses == 1000 + 1  # every cold key once, the hot one only the first time

@@ -36,6 +36,7 @@ from errloop.rules import contract
 from errloop.rules.classify import Classification, RuleSet
 
 CACHE_CAPACITY: Final = 1024  # classifications remembered (and as many match keys)
+_REFRESH_MASK: Final = 15  # hits that refresh an entry's recency: one in 16 (moving it costs ~5% per hit)
 MAX_KEY_CHARS: Final = 4096  # events whose match-field texts are longer are not remembered
 
 T = TypeVar("T")
@@ -115,8 +116,9 @@ class ClassificationCache(Generic[T]):
             found = self._results.get(full)
             if found is not None:
                 self.hits += 1
-                winners.move_to_end(key)
-                self._results.move_to_end(full)
+                if not self.hits & _REFRESH_MASK:  # LRU order, refreshed on one hit in 16: a hot entry stays
+                    winners.move_to_end(key)
+                    self._results.move_to_end(full)
                 return found
         self.misses += 1
         result = self.rules.classify(event())
