@@ -41,7 +41,24 @@ ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]{0,63})(?::-([^}]*))?\}")
 PATH = re.compile(r"[^\x00-\x1f\x7f]{1,4096}")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")  # measurement, database, field and tag names
 LEVELS = ("info", "warn", "crit")
-NOTIFY_KINDS = ("wecom", "post")
+NOTIFY_KINDS = ("wecom", "post", "slack", "log", "exec")
+# the keys each notify kind takes, (required, optional), besides NOTIFY_ANY_KEYS
+NOTIFY_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "wecom": (("url",), ()),
+    "post": (("url",), ()),
+    "slack": (("url",), ("channel",)),
+    "log": (("path",), ()),
+    "exec": (("command",), ()),
+}
+NOTIFY_ANY_KEYS = {"kind", "rate_limit", "group_by"}
+NOTIFY_GROUP_BY = ("fingerprint",)
+SLACK_CHANNEL = re.compile(r"#?[a-z0-9][a-z0-9._-]{0,79}")
+# an exec argument or a path Kapacitor writes to: no shell is involved, but no value can hold a
+# quote, a space, a $ or a glob either, so a policy never reads as if it did something else
+SAFE_ARG = re.compile(r"[A-Za-z0-9_.@%+=:,/-]{1,1024}")
+ABS_PATH = re.compile(r"(?:/[A-Za-z0-9_.@%+=:,-]+)+")
+EXEC_MAX_ARGS = 32
+RATE_LIMIT_RANGE = (1, 86400)  # seconds: 1s .. 1d
 MODES = ("shadow", "canary", "enforce")
 SUBSET_TAGS = ("service", "env", "host", "operation")  # bounded event tags a canary subset may select on
 _MILLIS = re.compile(r"^(\d+)(ms|s|m)$")
@@ -121,8 +138,22 @@ class Mode:
 
 @dataclass(frozen=True)
 class Notify:
-    kind: str  # wecom | post
-    url: str  # a URL, or ${ENV} / ${ENV:-default}: resolved at deploy time, never written to files
+    """A notification target: who hears about the policy's alerts, and how often.
+
+    ``rate_limit`` (seconds, 0 = every alert) turns the target into a digest: at most one
+    message per interval, counting and listing every alert of the interval (Kapacitor's
+    ``aggregate`` handler, see deploy/generate). ``group_by: fingerprint`` sends one message
+    per fingerprint instead: when it starts alerting, when its level changes and, with
+    ``rate_limit``, at most once per interval while it lasts. errloop serve always gets every alert.
+    """
+
+    kind: str  # wecom | post | slack | log | exec
+    url: str = ""  # wecom, post, slack: a URL, or ${ENV} / ${ENV:-default}: resolved at deploy time, never in files
+    channel: str = ""  # slack: a channel override (the webhook's own channel when empty)
+    path: str = ""  # log: an absolute file Kapacitor appends each alert to, one JSON object a line
+    command: tuple[str, ...] = ()  # exec: [absolute program, args...], run without a shell, alert JSON on stdin
+    rate_limit: int = 0  # seconds: at most one (digest) message per interval; 0 = one message per alert
+    group_by: str = ""  # "fingerprint": one message per fingerprint (when it starts, then per rate_limit)
 
 
 @dataclass(frozen=True)
@@ -442,22 +473,80 @@ def _alert(c: Checker, node: Node | None) -> AlertSpec | None:
 
 
 def _notify(c: Checker, node: Node) -> Notify | None:
-    m = c.mapping(node, {"kind", "url"}, {"kind", "url"})
+    """One ``notify`` entry: ``kind`` decides which other keys it takes (see NOTIFY_KEYS)."""
+    every = set(NOTIFY_ANY_KEYS).union(*(set(r) | set(o) for r, o in NOTIFY_KEYS.values()))
+    m = c.mapping(node, every, {"kind"})
     if m is None:
         return None
     kind = c.choice(m.get("kind"), NOTIFY_KINDS)
-    url_node = m.get("url")
-    url = c.string(url_node)
-    if url is not None and url_node is not None:
-        concrete = ENV_REF.sub(lambda mm: mm.group(2) or "http://placeholder.invalid/", url)
-        parts = urlsplit(concrete)
-        bad_chars = any(ch in concrete for ch in "\r\n\t \"'<>`")
-        if parts.scheme not in ("http", "https") or not parts.netloc or bad_chars:
-            c.error(url_node, f"{url!r} is not an http(s) URL or a ${{ENV}} reference")
-            return None
-    if kind is None or url is None:
+    if kind is None:
         return None
-    return Notify(kind, url)
+    required, optional = NOTIFY_KEYS[kind]
+    mine = NOTIFY_ANY_KEYS | set(required) | set(optional)
+    ok = True
+    for key, child in m.items():
+        if key in every and key not in mine:
+            c.error(child, f"{key!r} does not belong to a {kind} target (its keys: {', '.join(sorted(mine))})")
+            ok = False
+    for key in required:
+        if m.get(key) is None:
+            c.error(m, f"missing required key {key!r} (a {kind} target needs it)")
+            ok = False
+    url = _notify_url(c, m.get("url")) if "url" in required else ""
+    channel = c.string(m.get("channel"), SLACK_CHANNEL, "slack channel") if m.get("channel") is not None else ""
+    path = _abs_path(c, m.get("path"), "absolute log file path") if "path" in required else ""
+    command = _command(c, m.get("command")) if "command" in required else ()
+    rate_limit = c.duration(m.get("rate_limit"), *RATE_LIMIT_RANGE) if m.get("rate_limit") is not None else 0
+    group_by = c.choice(m.get("group_by"), NOTIFY_GROUP_BY) if m.get("group_by") is not None else ""
+    if not ok or url is None or channel is None or path is None or command is None:
+        return None
+    if rate_limit is None or group_by is None:
+        return None
+    return Notify(kind, url, channel, path, command, rate_limit, group_by)
+
+
+def _notify_url(c: Checker, node: Node | None) -> str | None:
+    url = c.string(node)
+    if url is None or node is None:
+        return None
+    concrete = ENV_REF.sub(lambda mm: mm.group(2) or "http://placeholder.invalid/", url)
+    parts = urlsplit(concrete)
+    bad_chars = any(ch in concrete for ch in "\r\n\t \"'<>`")
+    if parts.scheme not in ("http", "https") or not parts.netloc or bad_chars:
+        c.error(node, f"{url!r} is not an http(s) URL or a ${{ENV}} reference")
+        return None
+    return url
+
+
+def _abs_path(c: Checker, node: Node | None, what: str) -> str | None:
+    """An absolute path of safe characters, without ``.`` or ``..`` segments."""
+    value = c.string(node, ABS_PATH, what)
+    if value is None or node is None:
+        return None
+    if any(part in (".", "..") for part in value.split("/")):
+        c.error(node, f"{value!r} holds a '.' or '..' segment: write the {what} without them")
+        return None
+    return value
+
+
+def _command(c: Checker, node: Node | None) -> tuple[str, ...] | None:
+    """``command: [/abs/prog, arg, ...]``: run without a shell, each value from a safe alphabet."""
+    if node is None:
+        return None
+    if node.kind != "seq":
+        c.error(node, f"expected a list [program, args...] (no shell), got {_kind_of(node)}")
+        return None
+    items = c.seq(node, 1)
+    if len(items) > EXEC_MAX_ARGS:
+        c.error(node, f"at most {EXEC_MAX_ARGS} items (program and arguments), got {len(items)}")
+        return None
+    if not items:
+        return None
+    prog = _abs_path(c, items[0], "absolute program path")
+    args = [c.string(a, SAFE_ARG, "exec argument") for a in items[1:]]
+    if prog is None or any(a is None for a in args):
+        return None
+    return (prog, *(a for a in args if a is not None))
 
 
 def bundled_policy_paths() -> list[Path]:

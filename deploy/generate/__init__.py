@@ -1,4 +1,4 @@
-"""The generator: validated policies → TICKscripts, topic handlers, config snippets.
+"""The generator: validated policies → TICKscripts, topic handlers, config snippets, Chronograf dashboards.
 
 One direction only (spec → model → output): :func:`generate` is pure and returns a
 :class:`Bundle`; :func:`write` puts a bundle on disk; ``errloop deploy`` installs one.
@@ -13,9 +13,18 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from errloop.deploy.generate.tick import TickSafe, environment, iql_ident, iql_str, template_text, tick_dur, tick_str
+from errloop.deploy.generate.tick import (
+    TickSafe,
+    UnsafeValue,
+    environment,
+    iql_ident,
+    iql_str,
+    template_text,
+    tick_dur,
+    tick_str,
+)
 from errloop.rules import contract
-from errloop.rules.policy import ENV_REF, SLO, AlertSpec, Policy
+from errloop.rules.policy import ENV_REF, SLACK_CHANNEL, SLO, AlertSpec, Notify, Policy
 
 DEFAULT_SERVE_URL = "http://127.0.0.1:9100"
 SERVE_HANDLER_ID = "errloop-serve"
@@ -80,7 +89,7 @@ class GeneratedHandler:
 
 @dataclass(frozen=True)
 class HttpPostEndpoint:
-    """A ``[[httppost]]`` endpoint whose alert-template shapes a WeCom message."""
+    """A ``[[httppost]]`` endpoint whose alert-template shapes a chat message (WeCom, Slack)."""
 
     endpoint: str
     url: str  # may hold ${ENV} references: resolved only when deployed
@@ -305,6 +314,107 @@ def _render_task(template: str, policy: Policy, source_name: str, **values: Any)
     )
 
 
+# Notification targets (policy ``notify``). Every target is a topic handler on each of the
+# policy's topics, next to errloop serve's (which always gets every alert):
+# - post: Kapacitor's ``post`` handler, the alert JSON to the URL;
+# - wecom / slack: a ``post`` handler through a ``[[httppost]]`` endpoint whose alert-template
+#   shapes the chat message (templates/alerts/<kind>.gotmpl). Slack goes this way rather than
+#   through Kapacitor's ``slack`` handler because that one reads the webhook URL from a
+#   ``[[slack]]`` section of kapacitor.conf: the URL (a secret) would have to be written to the
+#   generated snippet. The endpoint is written with a placeholder URL and errloop deploy sets the
+#   real one (${ENV} resolved) through the config API, as for WeCom;
+# - log: Kapacitor appends each alert, one JSON object a line, to an absolute file;
+# - exec: Kapacitor runs [prog, args...] without a shell, the alert JSON on stdin.
+# ``rate_limit`` (Kapacitor's topic handlers have no rate limit of their own): an ``aggregate``
+# handler on the policy's topic collects the alerts of each interval and publishes one digest
+# event (the count, and every alert's message in its details) to a topic of the target's own,
+# ``<topic>.notify-<i>`` (a dot: no policy topic can have that name), where the target's
+# handler sits. So at most one message per interval per target, and errloop serve, on the
+# policy's topic, still gets every alert as it fires. The alerts of an interval not yet
+# digested are lost when the aggregate handler is redefined (each errloop deploy puts every
+# handler again) or Kapacitor restarts.
+# ``group_by: fingerprint``: handlers cannot re-key alerts, so the target gets a task of its
+# own (templates/alerts/notify.tick.j2) reading back what the policy's task fired
+# (errloop_alerts), grouped by fingerprint, with Kapacitor's ``stateChangesOnly`` (and its
+# interval when ``rate_limit`` is given), publishing to ``<topic>.notify-<i>``. Its alerts
+# carry empty details, so a digest template shows just the message.
+NOTIFY_TEMPLATES = {"wecom": "alerts/wecom.gotmpl", "slack": "alerts/slack.gotmpl"}
+DIGEST_TEMPLATES = {"wecom": "alerts/wecom-digest.gotmpl", "slack": "alerts/slack-digest.gotmpl"}
+NANOS = 1_000_000_000  # Kapacitor decodes a handler's Go time.Duration option from integer nanoseconds only
+
+
+def digest_topic(topic: str, index: int) -> str:
+    """The topic a rate-limited target's digests are published to."""
+    return f"{topic}.notify-{index}"
+
+
+def notify_task_id(policy: Policy, index: int) -> str:
+    """The task of a target grouped by fingerprint."""
+    return f"{policy.task_id}-notify-{index}"
+
+
+def notify_tickscript(policy: Policy, index: int, notify: Notify, topic: str, source_name: str) -> str:
+    """The stream task of a ``group_by: fingerprint`` target: one alert per fingerprint into ``topic``."""
+    prefix = f"errloop:{policy.name}:"  # every alert id of the policy's task starts so (policy_tickscript)
+    return _render_task(
+        "alerts/notify.tick.j2",
+        policy,
+        source_name,
+        index=str(index),
+        kind=notify.kind,
+        db=contract.DATABASE,
+        rp=contract.RETENTION_POLICY,
+        alerts_measurement=contract.ALERTS,
+        id_prefix=prefix,
+        id=f"{prefix}fingerprint:{_tag('fingerprint')}",
+        rate_limit=notify.rate_limit,
+        topic=topic,
+    )
+
+
+def notify_target(
+    policy: Policy, index: int, notify: Notify, topics: Sequence[str]
+) -> tuple[list[GeneratedHandler], HttpPostEndpoint | None, list[GeneratedTask]]:
+    """The topic handlers, ``[[httppost]]`` endpoint (if any) and task (if grouped) of one notify target."""
+    hid = f"errloop-{notify.kind}-{index}"
+    endpoint = None
+    kind = "post"
+    options: dict[str, Any] = {"url": notify.url}
+    if notify.kind in NOTIFY_TEMPLATES:
+        name = (DIGEST_TEMPLATES if notify.rate_limit else NOTIFY_TEMPLATES)[notify.kind]
+        template = template_text(name).strip()
+        if notify.channel:  # a plain JSON string inside the Go template: refused unless of the safe alphabet
+            if not SLACK_CHANNEL.fullmatch(notify.channel):
+                raise UnsafeValue(f"not a Slack channel: {notify.channel!r}")
+            template = template.replace("{", "{" + f'"channel":{json.dumps(notify.channel)},', 1)
+        endpoint = HttpPostEndpoint(f"errloop-{notify.kind}-{policy.name}-{index}", notify.url, template, policy.name)
+        options = {"endpoint": endpoint.endpoint}
+    elif notify.kind == "log":
+        kind, options = "log", {"path": notify.path}
+    elif notify.kind == "exec":
+        kind, options = "exec", {"prog": notify.command[0], "args": list(notify.command[1:])}
+    handlers, tasks = [], []
+    for topic in topics:
+        if notify.group_by and topic == policy.topic:  # SLO alerts have no fingerprint: they go on as below
+            grouped = digest_topic(topic, index)
+            script = notify_tickscript(policy, index, notify, grouped, Path(policy.source).name)
+            tasks.append(GeneratedTask(notify_task_id(policy, index), script, policy.name, policy.source))
+            handlers.append(GeneratedHandler(grouped, hid, kind, options))
+            continue
+        if not notify.rate_limit:
+            handlers.append(GeneratedHandler(topic, hid, kind, options))
+            continue
+        digest = digest_topic(topic, index)
+        message = (
+            f"errloop · {policy.name}: {{{{ .Count }}}} alert(s) in the last {{{{ .Interval }}}} "
+            f"(at most one message every {tick_dur(notify.rate_limit)})"
+        )
+        aggregate = {"id": digest, "interval": notify.rate_limit * NANOS, "topic": digest, "message": message}
+        handlers.append(GeneratedHandler(topic, hid, "aggregate", aggregate))
+        handlers.append(GeneratedHandler(digest, hid, kind, options))
+    return handlers, endpoint, tasks
+
+
 def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> Bundle:
     """Everything Kapacitor needs for these policies."""
     names = [p.name for p in policies]
@@ -312,7 +422,6 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
     if dupes:
         raise ValueError(f"policy names must be unique, repeated: {', '.join(dupes)}")
     tasks, handlers, endpoints = [], [], []
-    wecom_template = template_text("alerts/wecom.gotmpl").strip()
     for policy in policies:
         source_name = Path(policy.source).name
         tasks.append(GeneratedTask(policy.task_id, policy_tickscript(policy, source_name), policy.name, policy.source))
@@ -331,20 +440,28 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
             )
             topics.append(slo_topic(policy))
         for i, notify in enumerate(policy.notify):
-            hid = f"errloop-{notify.kind}-{i}"
-            if notify.kind == "wecom":
-                ep = HttpPostEndpoint(f"errloop-wecom-{policy.name}-{i}", notify.url, wecom_template, policy.name)
-                endpoints.append(ep)
-                handlers += [GeneratedHandler(t, hid, "post", {"endpoint": ep.endpoint}) for t in topics]
-            else:
-                handlers += [GeneratedHandler(t, hid, "post", {"url": notify.url}) for t in topics]
+            notify_handlers, endpoint, notify_tasks = notify_target(policy, i, notify, topics)
+            handlers += notify_handlers
+            tasks += notify_tasks
+            if endpoint is not None:
+                endpoints.append(endpoint)
     ids = [t.id for t in tasks]
     clashes = sorted({i for i in ids if ids.count(i) > 1})
     if clashes:
         raise ValueError(f"generated task ids collide (rename a policy): {', '.join(clashes)}")
     bundle = Bundle(tuple(tasks), tuple(handlers), tuple(endpoints))
     bundle.files.update(_files(bundle))
+    bundle.files.update(_dashboard_files(policies))
     return bundle
+
+
+def _dashboard_files(policies: Sequence[Policy]) -> dict[str, str]:
+    """One Chronograf dashboard per service (deploy/generate/dashboards.py), as ``dashboards/<service>.json``."""
+    from errloop.deploy.generate import dashboards
+
+    return {
+        path: dashboards.render(board) for path, board in dashboards.dashboards(policies, errloop_version()).items()
+    }
 
 
 def _files(bundle: Bundle) -> dict[str, str]:
@@ -383,7 +500,7 @@ def bundled_httppost_conf() -> str:
 def write(bundle: Bundle, out_dir: Path) -> list[Path]:
     """Write the bundle's files under ``out_dir``; remove generated files it no longer has."""
     written = []
-    for sub in ("tasks", "handlers"):
+    for sub in ("tasks", "handlers", "dashboards"):
         d = out_dir / sub
         if d.is_dir():
             for old in d.iterdir():

@@ -21,13 +21,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_broken_policies import mutants
 
 SLO_EXAMPLE = next(p for p in bundled_policy_paths() if p.name == "slo-checkout.yaml")
-# optional keys (metrics, slo and classify settings have defaults, description and level too)
+# optional keys (metrics, slo and classify settings have defaults, description, level, a notify target's
+# channel, group_by and rate_limit too)
 OPTIONAL = re.compile(
     r"without-(description|measurement|database|retention_policy|requests|errors|latency_ms|service|operation"
-    r"|window|success_rate|min_requests|level|rules|keep|rate)@"
+    r"|window|success_rate|min_requests|level|rules|keep|rate|channel|rate_limit|group_by)@"
 )
-# "5x" is a valid name, service, subset, tag value, tree or rules path, or description
-STILL_TEXT = re.compile(r"(name|description|service|subset|values|tree|rules)@\d+=5x$")
+# "5x" is a valid name, service, subset, tag value, tree or rules path, description or Slack channel
+STILL_TEXT = re.compile(r"(name|description|service|subset|values|tree|rules|channel)@\d+=5x$")
 
 
 def test_the_slo_example_is_valid_and_uses_every_new_section() -> None:
