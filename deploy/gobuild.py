@@ -39,6 +39,20 @@ def go_env() -> dict[str, str]:
     return env
 
 
+def is_go_source(name: str) -> bool:
+    """``go.mod``, ``go.sum`` and ``*.go``: what a cached build hashes."""
+    return name in ("go.mod", "go.sum") or name.endswith(".go")
+
+
+def tree_sources(root: Path) -> dict[str, bytes]:
+    """The Go sources below ``root`` (a checkout folder) by path relative to it."""
+    found: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and is_go_source(path.name):
+            found[path.relative_to(root).as_posix()] = path.read_bytes()
+    return found
+
+
 def source_hash(files: Mapping[str, bytes]) -> str:
     """A short digest of the file names, their contents and the build command."""
     h = hashlib.sha256("\0".join(BUILD_ARGS).encode())

@@ -27,14 +27,10 @@ from errloop.deploy.stack.build import BuildError
 BINARY = "demo-service"
 
 
-def _is_source(name: str) -> bool:
-    return name in ("go.mod", "go.sum") or name.endswith(".go")
-
-
 def sources() -> dict[str, bytes]:
     """The service's source files by name, read from the installed package."""
     folder: Traversable = resources.files(__name__).joinpath("service")
-    found = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file() and _is_source(f.name)}
+    found = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file() and gobuild.is_go_source(f.name)}
     if "go.mod" not in found or not any(n.endswith(".go") for n in found):
         raise BuildError(f"demo service sources missing from the installed package ({folder}); check package_data")
     return found

@@ -28,12 +28,7 @@ RUN_TIMEOUT_S = 180
 
 def sources() -> dict[str, bytes]:
     """Source files by path relative to tests/goerrors."""
-    found: dict[str, bytes] = {}
-    for path in sorted(HERE.rglob("*")):
-        rel = path.relative_to(HERE).as_posix()
-        if path.is_file() and (path.name in ("go.mod", "go.sum") or path.suffix == ".go"):
-            found[rel] = path.read_bytes()
-    return found
+    return gobuild.tree_sources(HERE)
 
 
 def cache_root() -> Path:

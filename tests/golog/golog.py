@@ -55,12 +55,7 @@ OOM_ADDRESS_SPACE = 1 << 30  # RLIMIT_AS for the "oom" case: the runtime runs ou
 
 def sources() -> dict[str, bytes]:
     """Source files by path relative to tests/golog."""
-    found: dict[str, bytes] = {}
-    for path in sorted(HERE.rglob("*")):
-        rel = path.relative_to(HERE).as_posix()
-        if path.is_file() and (path.name in ("go.mod", "go.sum") or path.suffix == ".go"):
-            found[rel] = path.read_bytes()
-    return found
+    return gobuild.tree_sources(HERE)
 
 
 def cache_root() -> Path:
