@@ -172,11 +172,24 @@ def deploy(
                 body["options"] = _resolved_options(h, env)
             except KeyError as e:
                 raise DeployError(f"handler {h.topic}/{h.id}: environment variable {e.args[0]} is not set") from None
+            if before_h is not None and before_h.get("kind") == h.kind and before_h.get("options") == body["options"]:
+                # left alone: redefining a handler drops what it holds (an aggregate's pending alerts)
+                say(f"  handler {h.topic}/{h.id} unchanged")
+                continue
             client.put_handler(h.topic, body)
             undo.add(f"handler {h.topic}/{h.id}", _restore_handler(client, h.topic, h.id, before_h))
             say(f"  handler {h.topic}/{h.id} {'updated' if before_h else 'defined'}")
         for t in bundle.tasks:
             before_t = client.get_task(t.id)
+            if (
+                before_t is not None
+                and before_t.get("script", "").strip() == t.script.strip()
+                and before_t.get("status") == "enabled"
+                and before_t.get("executing")
+            ):
+                # left alone: redefining a task restarts it and loses its windows and its UDFs' state
+                say(f"  task {t.id} unchanged, executing")
+                continue
             try:
                 client.define_task(t.id, t.script, status="enabled")
             except KapacitorError as e:

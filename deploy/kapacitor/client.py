@@ -85,7 +85,7 @@ class KapacitorClient:
                     "offset": offset,
                     "limit": 100,
                     "script-format": "raw",
-                    "fields": ["script", "status", "executing", "error", "type"],
+                    "fields": ["script", "status", "executing", "error", "type", "last-enabled", "modified"],
                 },
             )
             tasks = body.get("tasks", [])

@@ -45,8 +45,13 @@ def test_deploy_is_idempotent_and_dry_run_shows_no_change(client: KapacitorClien
     first = state(client)
     assert first["tasks"]["errloop-quickstart-validation"][1:] == ("enabled", True)
     assert all(line.startswith("=") for line in plan(client, bundled(), env=ENV)), plan(client, bundled(), env=ENV)
-    deploy(client, bundled(), env=ENV, say=lambda _: None)
+    enabled_at = {t["id"]: t["last-enabled"] for t in client.list_tasks("errloop-*")}
+    said: list[str] = []
+    deploy(client, bundled(), env=ENV, say=said.append)
     assert state(client) == first
+    # nothing was redefined: tasks keep running (windows, UDF state), handlers keep what they hold
+    assert said and all(line.endswith(("unchanged", "unchanged, executing", " set")) for line in said), said
+    assert {t["id"]: t["last-enabled"] for t in client.list_tasks("errloop-*")} == enabled_at
 
 
 def test_a_deploy_failing_half_way_puts_everything_back(client: KapacitorClient, tmp_path: Path) -> None:
