@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from errloop.deploy.install import load_policies
+from errloop.rules.policy import bundled_policy_paths
+
 ROOT = Path(__file__).parents[2]
 ZAP_LINE = json.dumps(
     {
@@ -40,7 +43,8 @@ def test_clean_install_finds_templates_rules_and_policies(tmp_path: Path) -> Non
     script = (outside / "out" / "tasks" / "errloop-quickstart-validation.tick").read_text()
     assert "@errloop_classify()" in script and 'dbrp "errloop"."autogen"' in script
     conf = (outside / "out" / "kapacitor.conf").read_text().splitlines()
-    assert sum(line.startswith("[[httppost]]") for line in conf) == 1
+    chats = [n for p in load_policies(bundled_policy_paths()) for n in p.notify if n.kind in ("wecom", "slack")]
+    assert chats and sum(line.startswith("[[httppost]]") for line in conf) == len(chats)  # one endpoint per chat target
 
     # default rules + the errlog normaliser through `errloop parse`
     parsed = subprocess.run(
