@@ -207,3 +207,22 @@ def test_a_stop_just_after_a_copytruncate_then_rotations_while_stopped(tmp_path:
     assert {ln.source for ln in got} == {str(log)}
     t2.close()
     assert drain(make(tmp_path)) == []  # and nothing twice
+
+
+def test_a_truncation_handled_in_a_full_batch_then_another_rotation_before_the_file_is_read(
+    tmp_path: Path, log: Path
+) -> None:
+    """After a copytruncate errlog knows nothing of what the file holds until it reads it; when a
+    full batch (a lagging reader) postpones that read and the file is rotated again meanwhile,
+    the generation copied away must still be read (the logrotate load test lost two this way)."""
+    append(log, "a1\n")
+    t = make(tmp_path, max_batch_lines=1)
+    assert texts(drain(t)) == ["a1"]
+    append(log, "a2\n")
+    copytruncate(log, 10)
+    append(log, "b1\n")
+    assert texts(t.poll()) == ["a2"]  # from the copy; the batch is full before app.log is read
+    t.commit()
+    copytruncate(log, 20)  # b1 is now only in app.log.1
+    append(log, "c1\n")
+    assert texts(drain(t)) == ["b1", "c1"]
