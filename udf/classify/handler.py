@@ -167,21 +167,6 @@ class PointView:
             return text if text.isascii() else restore_newlines(text)
         return self._tags.get(name)
 
-    def values(self, names: tuple[str, ...]) -> tuple[contract.Value | None, ...]:
-        """``get`` of each name (one call for several, as the cache asks)."""
-        numbers, strings, tags = self._numbers, self._strings, self._tags
-        out: list[contract.Value | None] = []
-        for name in names:
-            value: contract.Value | None = numbers.get(name)
-            if value is None:
-                text = strings.get(name)
-                if text is None:
-                    value = tags.get(name)
-                else:
-                    value = text if text.isascii() else restore_newlines(text)
-            out.append(value)
-        return tuple(out)
-
     def event(self) -> contract.Event:
         """The whole event (built once)."""
         if self._event is None:
