@@ -7,6 +7,7 @@ One direction only (spec → model → output): :func:`generate` is pure and ret
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -245,6 +246,7 @@ def slo_tickscript(policy: Policy, source_name: str) -> str:
                 "var": "success",
                 "objective_text": f"{_percent(slo.success_rate)}% of requests succeed",
                 "budget": slo.budget(slo.success_rate),
+                "budget_percent": round(slo.budget(slo.success_rate) * 100.0, 9),
                 "queries": [
                     {"var": "success", "field": "bad", "text": query(f"sum({errors}) AS bad, sum({requests}) AS total")}
                 ],
@@ -258,6 +260,7 @@ def slo_tickscript(policy: Policy, source_name: str) -> str:
                 "var": "latency",
                 "objective_text": f"{_percent(slo.latency.objective)}% of latency measurements below {thr} ms",
                 "budget": slo.budget(slo.latency.objective),
+                "budget_percent": round(slo.budget(slo.latency.objective) * 100.0, 9),
                 "queries": [
                     {"var": "latency_bad", "field": "bad", "text": query(f"count({lat}) AS bad", [f"{lat} >= {thr}"])},
                     {"var": "latency_total", "field": "total", "text": query(f"count({lat}) AS total")},
@@ -284,6 +287,22 @@ def slo_tickscript(policy: Policy, source_name: str) -> str:
             {"long": p.long, "short": p.short, "factor": p.factor, "level": p.level, "ids": ids, "messages": messages}
         )
     scale_note = "1 (30-day SLO window)" if slo.window == WORKBOOK_WINDOW else f"{slo.window}/{WORKBOOK_WINDOW}"
+    # SLI deviation: the SLI itself below its objective over the fastest pair's short window, with
+    # the min_requests guard scaled to that window (an info, not a page: the burn rates page)
+    fastest = min(pairs, key=lambda p: p.short)
+    deviation = {
+        "window": fastest.short,
+        "min_total": max(1, math.ceil(slo.min_requests * fastest.short / fastest.long)),
+        "ids": {sli["var"]: f"errloop:{policy.name}:sli-{sli['var']}:{_tag(tag)}" for sli in slis},
+        "messages": {
+            sli["var"]: (
+                f"errloop · {{{{ .Level }}}} · {_tag(tag)}: {sli['name']} deviates from its SLO "
+                f"({sli['objective_text']}): "
+                f'{{{{ printf "%.2f" (index .Fields "bad_percent") }}}}% bad over the last {tick_dur(fastest.short)}'
+            )
+            for sli in slis
+        },
+    }
     return _render_task(
         "tickscripts/slo.tick.j2",
         policy,
@@ -294,6 +313,7 @@ def slo_tickscript(policy: Policy, source_name: str) -> str:
         slis=slis,
         windows=windows,
         pairs=rendered_pairs,
+        deviation=deviation,
         every=every,
         topic=slo_topic(policy),
         scale_note=scale_note,

@@ -151,6 +151,8 @@ def test_a_burn_above_the_factor_fires_and_a_quiet_service_does_not_page(
             "errloop:gen-burn:slo-success:144m:busy": "WARNING",  # 3d/6h x1
             "errloop:gen-burn:slo-latency:48m:busy": "WARNING",  # 20 % slow against a 1 % budget
             "errloop:gen-burn:slo-latency:144m:busy": "WARNING",
+            # SLI deviation: 10 % bad over the last 10 s, above the 1 % the objective allows (info)
+            "errloop:gen-burn:sli-success:busy": "INFO",
         }
         got = poll(lambda: (e := _events(tick_stack, topic)) and expected.items() <= e.items() and e, timeout=60)
         assert got, f"the expected SLO alerts did not fire: {_events(tick_stack, topic)}"
@@ -161,6 +163,8 @@ def test_a_burn_above_the_factor_fires_and_a_quiet_service_does_not_page(
         assert "errloop:gen-burn:slo-success:2m:busy" not in fired, got  # 10x is below the 1h/5m pair's 14.4
         # 20x burns past 6x, but the latency SLI counts measurements: 72 in 12 minutes is under min_requests
         assert "errloop:gen-burn:slo-latency:12m:busy" not in fired, got
+        # one latency measurement per 10 s is under the deviation guard (min_requests scaled: 9)
+        assert "errloop:gen-burn:sli-latency:busy" not in fired, got
         assert not [k for k in fired if k.endswith(":quiet")], got  # the guard: too few requests
         assert not [k for k in fired if k.endswith(":steady")], got  # below every factor
         # every window's burn rate is written for dashboards: busy burns 10x its success budget
