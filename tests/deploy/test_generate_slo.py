@@ -98,9 +98,14 @@ def test_slo_task_queries_the_users_metrics_with_the_workbook_windows() -> None:
         guard = f'.{level}(lambda: "burn_long" >= {factor} AND "burn_short" >= {factor} AND "requests_long" >= 40.0)'
         assert script.count(guard) == 2, guard  # success and latency
     ids = re.findall(r"\.id\('([^']*)'\)", script)
-    assert len(ids) == len(set(ids)) == 8
+    assert len(ids) == len(set(ids)) == 8 + 2  # 4 pairs x 2 SLIs, and one deviation alert per SLI
     assert 'errloop:p1:slo-success:1h:{{ index .Tags "app" }}' in ids
-    assert script.count(f".topic('{slo_topic(p)}')") == 8
+    assert 'errloop:p1:sli-latency:{{ index .Tags "app" }}' in ids
+    assert script.count(f".topic('{slo_topic(p)}')") == 8 + 2
+    # the deviation alerts: the 5m window (the 1h/5m pair's short one), min_requests 40 scaled to 5m/1h -> 4,
+    # the budgets in percent
+    assert script.count('|where(lambda: "total" >= 4.0)') == 2
+    assert '.info(lambda: "bad_percent" > 0.5)' in script and '.info(lambda: "bad_percent" > 1.0)' in script
     # each window's burn rate goes to errloop_metrics for dashboards, tagged by SLI and window
     assert script.count(f".measurement('{contract.METRICS}')") == 7 * 2
     assert ".tag('sli', 'latency')" in script and ".tag('slo_window', '3d')" in script
