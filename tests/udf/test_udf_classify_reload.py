@@ -204,3 +204,18 @@ def test_reload_zero_never_looks_again(udf: UdfProcess, tmp_path: Path) -> None:
     assert {p.name for p in points} == {contract.CLASSIFIED}
     assert {p.tags["category"] for p in points} == {"teapot"}
     assert udf.close() == 0
+
+
+def test_a_change_between_reading_the_rules_and_watching_them_is_seen(tmp_path: Path) -> None:
+    from errloop.udf.classify.reload import identity
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(TEAPOT)
+    seen = identity(str(path))  # taken before the rules are read, as the handler does
+    rules = load_rules(path.read_text(), str(path))
+    _write(path, KETTLE)  # changed before the watch starts
+    clock = Clock()
+    rule_file = RuleFile(str(path), rules, every_s=1.0, clock=clock, seen=seen)
+    _look(rule_file, clock)
+    outcome = _look(rule_file, clock)
+    assert isinstance(outcome, Loaded) and outcome.rules.classify({"message": "a kettle"}).category == "kettle"

@@ -262,9 +262,10 @@ class ClassifyHandler(Handler):
         if every is not None and every < 0:
             raise InitError(f"reload must not be negative, got {every}ns")
         self.sampler = _sampler(options)
+        seen = reload.identity(path) if path else None  # before reading: a change meanwhile is seen later
         self.rules = read_rules(path) if path else default_rules()
         if path and every != 0:
-            self.rule_file = reload.RuleFile(path, self.rules, every / 1e9 if every else reload.EVERY_S)
+            self.rule_file = reload.RuleFile(path, self.rules, every / 1e9 if every else reload.EVERY_S, seen=seen)
         self.window = WindowCounter(window) if window is not None else None
         log.info(
             "errloop_classify %s/%s: %d rules from %s, window=%s, sampling=%s",

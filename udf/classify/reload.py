@@ -25,9 +25,9 @@ from typing import Final
 from errloop.rules.classify import RuleError, RuleSet, load_rules
 
 EVERY_S: Final = 1.0
-_Identity = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
-_GONE: Final[_Identity] = (-1, -1, -1, -1)  # no file there (or not stat-able)
-_UNSURE: Final[_Identity] = (-2, -2, -2, -2)  # what is in force may not be what is there now
+Identity = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
+_GONE: Final[Identity] = (-1, -1, -1, -1)  # no file there (or not stat-able)
+_UNSURE: Final[Identity] = (-2, -2, -2, -2)  # what is in force may not be what is there now
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ def read_rules(path: str) -> RuleSet:
     return load_rules(text, source=path)
 
 
-def _identity(path: str) -> _Identity:
+def identity(path: str) -> Identity:
+    """What tells one version of the file from another (or that it is gone)."""
     try:
         st = os.stat(path)
     except OSError:
@@ -71,7 +72,10 @@ class RuleFile:
         rules: RuleSet,
         every_s: float = EVERY_S,
         clock: Callable[[], float] = time.monotonic,
+        seen: Identity | None = None,
     ) -> None:
+        """``seen``: the file's :func:`identity` taken *before* ``rules`` were read from it (else now:
+        a change between that read and this call would go unnoticed until the next one)."""
         if every_s <= 0:
             raise ValueError("every_s must be positive")
         self.path = path
@@ -79,8 +83,8 @@ class RuleFile:
         self.every_s = every_s
         self._clock = clock
         self._due = clock() + every_s
-        self._seen = _identity(path)  # the version in force (or last refused): not looked at again
-        self._pending: _Identity | None = None  # a new version seen once, read when it holds still
+        self._seen = identity(path) if seen is None else seen  # the version in force (or last refused)
+        self._pending: Identity | None = None  # a new version seen once, read when it holds still
 
     def poll(self) -> Loaded | Refused | None:
         """None unless the file changed since the last load or refusal (see the module)."""
@@ -88,16 +92,16 @@ class RuleFile:
         if now < self._due:
             return None
         self._due = now + self.every_s
-        identity = _identity(self.path)
-        if identity == self._seen:
+        now_id = identity(self.path)
+        if now_id == self._seen:
             self._pending = None
             return None
-        if identity != self._pending:
-            self._pending = identity  # changed since the last look: maybe still being written
+        if now_id != self._pending:
+            self._pending = now_id  # changed since the last look: maybe still being written
             return None
         self._pending = None
-        self._seen = identity
-        if identity == _GONE:
+        self._seen = now_id
+        if now_id == _GONE:
             return Refused(f"{self.path}: cannot read rules file: it is gone (keeping {len(self.rules)} rules)", 1)
         try:
             rules = read_rules(self.path)
@@ -105,7 +109,7 @@ class RuleFile:
             return Refused(str(exc), len(exc.problems))
         except (OSError, UnicodeDecodeError) as exc:
             return Refused(f"{self.path}: cannot read rules file: {exc}", 1)
-        if _identity(self.path) != identity:  # replaced while it was read: read it again when it holds still
+        if identity(self.path) != now_id:  # replaced while it was read: read it again when it holds still
             self._seen = _UNSURE
         self.rules = rules
         return Loaded(rules)
