@@ -100,7 +100,10 @@ def _bundle(a: argparse.Namespace):  # type: ignore[no-untyped-def]
     from errloop.deploy.generate import generate
     from errloop.deploy.install import load_policies
 
-    return generate(load_policies(_policy_paths(a.policies)), serve_url=a.serve_url)
+    bundle = generate(load_policies(_policy_paths(a.policies)), serve_url=a.serve_url)
+    for note in bundle.notes:  # parts of a policy nothing could be generated for: said, never silent
+        print(f"note: {note}", file=sys.stderr)
+    return bundle
 
 
 def cmd_generate(a: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ EVENTS: Final = "errloop_events"  # written by the errlog Telegraf plugin
 CLASSIFIED: Final = "errloop_classified"  # written by the classify UDF's task
 ALERTS: Final = "errloop_alerts"  # alert node output, the second path for alerts a post missed
 ACTIONS: Final = "errloop_actions"  # written by errloop serve
+DECISIONS: Final = "errloop_decisions"  # written by the generated decision tasks (a decision taken or withdrawn)
 METRICS: Final = "errloop_metrics"  # generated metric tasks (later issues)
 INGEST_STATS: Final = "errloop_ingest"  # the errlog plugin's own counters
 RULES: Final = "errloop_rules"  # the classify UDF's rule (re)loads: what it loaded or refused
@@ -102,6 +103,25 @@ ACTION_FIELDS: Final[dict[str, type]] = {
     "alert_ns": int,
     "recorded_ns": int,  # stage "action"
     "csv_ns": int,  # stage "recorded": the closed-loop CSV row was written
+}
+
+# errloop_decisions: a decision tree's action taken (level CRITICAL) or withdrawn (OK) for a service
+DECISION_TAGS: Final = ("service", "operation", "policy", "action", "mode")
+DECISION_FACTS: Final = (  # the facts of request metrics a generated decision task computes, as fields
+    "qps",
+    "error_rate",
+    "success_rate",
+    "error_count",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+)
+DECISION_FIELDS: Final[dict[str, type]] = {
+    "decision_id": str,  # the alert id: errloop:<policy>:decide-<action index>:<service>[:<operation>]
+    "level": str,  # CRITICAL (taken) or OK (withdrawn)
+    "message": str,
+    "config": str,  # the action's config, JSON
+    **dict.fromkeys(DECISION_FACTS, float),
 }
 
 # the stages of one event's life, in order (errloop trace)

@@ -320,3 +320,27 @@ def decide(tree: Sequence[TreeNode], facts: Mapping[str, object]) -> list[Action
         else:
             out += decide(node.otherwise, facts)
     return out
+
+
+Path = tuple[tuple[Condition, bool], ...]  # the conditions on the way to a node, each with the outcome taken
+
+
+def leaf_paths(tree: Sequence[TreeNode], path: Path = ()) -> list[tuple[Action, Path]]:
+    """Every action of a tree with the path to it: ``decide`` returns an action exactly when
+    each condition on its path holds (``True``) or does not (``False``, an ``else`` branch).
+
+    Pure; the generator compiles each path into one alert condition (deploy/generate).
+    """
+    out: list[tuple[Action, Path]] = []
+    for node in tree:
+        if isinstance(node, Action):
+            out.append((node, path))
+        else:
+            out += leaf_paths(node.then, (*path, (node, True)))
+            out += leaf_paths(node.otherwise, (*path, (node, False)))
+    return out
+
+
+def facts_used(tree: Sequence[TreeNode]) -> frozenset[str]:
+    """The fact names a tree tests."""
+    return frozenset(cond.field for _, path in leaf_paths(tree) for cond, _ in path)

@@ -156,6 +156,10 @@ class Notify:
     group_by: str = ""  # "fingerprint": one message per fingerprint (when it starts, then per rate_limit)
 
 
+DECISION_WINDOW = 60  # s: request metrics one evaluation of a decision tree looks at
+DECISION_EVERY = 10  # s: how often the tree is evaluated (never more than the window)
+
+
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -167,6 +171,8 @@ class Policy:
     source: str  # file the policy came from
     decision: tuple[TreeNode, ...] = ()  # the decision tree (design document chapter 4.1 form)
     decision_ref: str = ""  # a tree file named by the policy, relative to it; the loader reads it
+    decision_window: int = DECISION_WINDOW  # seconds of request metrics each evaluation of the tree looks at
+    decision_every: int = DECISION_EVERY  # seconds between evaluations
     metrics: MetricsSource = MetricsSource()
     slo: SLO | None = None
     mode: Mode = Mode()
@@ -228,7 +234,7 @@ def _policy(c: Checker, root: Node) -> Policy | None:
     sampling = _sampling(c, classify.get("sampling")) if classify is not None else None
     alerts = _alerts(c, spec)
     notify = tuple(n for n in (_notify(c, item) for item in c.seq(spec.get("notify"))) if n is not None)
-    decision, decision_ref = _decision(c, spec.get("decision"))
+    decision, decision_ref, decision_window, decision_every = _decision(c, spec.get("decision"))
     metrics = _metrics(c, spec.get("metrics"))
     slo = _slo(c, spec.get("slo"))
     mode = _mode(c, spec.get("mode"))
@@ -244,6 +250,8 @@ def _policy(c: Checker, root: Node) -> Policy | None:
         c.source,
         decision,
         decision_ref,
+        decision_window,
+        decision_every,
         metrics,
         slo,
         mode,
@@ -436,15 +444,27 @@ def _mode(c: Checker, node: Node | None) -> Mode | None:
     return Mode(name, subset, tag, values)
 
 
-def _decision(c: Checker, node: Node | None) -> tuple[tuple[TreeNode, ...], str]:
-    """``decision:`` is a tree written inline (a list of nodes) or ``{tree: file.yaml}``."""
+def _decision(c: Checker, node: Node | None) -> tuple[tuple[TreeNode, ...], str, int, int]:
+    """``decision:`` is a tree written inline (a list of nodes) or ``{tree: file.yaml | [nodes], window, every}``."""
     if node is None:
-        return (), ""
+        return (), "", DECISION_WINDOW, DECISION_EVERY
     if node.kind == "seq":
-        return check_tree(c, node), ""
-    m = c.mapping(node, {"tree"}, {"tree"})
-    ref = c.string(m.get("tree")) if m is not None else None
-    return (), ref or ""
+        return check_tree(c, node), "", DECISION_WINDOW, DECISION_EVERY
+    m = c.mapping(node, {"tree", "window", "every"}, {"tree"})
+    if m is None:
+        return (), "", DECISION_WINDOW, DECISION_EVERY
+    window_node, every_node = m.get("window"), m.get("every")
+    window = (c.duration(window_node, 1, 86400) if window_node is not None else None) or DECISION_WINDOW
+    every = c.duration(every_node, 1, 3600) if every_node is not None else None
+    if every is None:
+        every = min(DECISION_EVERY, window)
+    elif every > window and every_node is not None:
+        c.error(every_node, f"evaluating every {every}s over a {window}s window would skip data: every <= window")
+    tree_node = m.get("tree")
+    if tree_node is not None and tree_node.kind == "seq":
+        return check_tree(c, tree_node), "", window, every
+    ref = c.string(tree_node)
+    return (), ref or "", window, every
 
 
 def _alert(c: Checker, node: Node | None) -> AlertSpec | None:

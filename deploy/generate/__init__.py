@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from errloop.deploy.generate import decide
 from errloop.deploy.generate.tick import (
     TickSafe,
     UnsafeValue,
@@ -25,6 +26,7 @@ from errloop.deploy.generate.tick import (
     tick_str,
 )
 from errloop.rules import contract
+from errloop.rules.decision import facts_used
 from errloop.rules.policy import ENV_REF, SLACK_CHANNEL, SLO, AlertSpec, Notify, Policy
 
 DEFAULT_SERVE_URL = "http://127.0.0.1:9100"
@@ -121,6 +123,7 @@ class Bundle:
     handlers: tuple[GeneratedHandler, ...] = ()
     endpoints: tuple[HttpPostEndpoint, ...] = ()
     files: dict[str, str] = field(default_factory=dict)  # relative path → content, all of the above on disk
+    notes: tuple[str, ...] = ()  # what a person must know: parts of a policy nothing was generated for, and why
 
 
 def _any_of(ref: str, values: Sequence[str]) -> str:
@@ -325,6 +328,78 @@ def slo_tickscript(policy: Policy, source_name: str) -> str:
     )
 
 
+def decide_task_id(policy: Policy) -> str:
+    return f"{policy.task_id}-decide"
+
+
+def decide_topic(policy: Policy) -> str:
+    return f"{policy.topic}-decide"
+
+
+_MODE_TEXT = {
+    "shadow": "shadow: decisions are recorded and announced, no action is applied",
+    "canary": "canary: decisions are recorded and announced for the subset {subset}",
+    "enforce": "enforce: decisions are recorded and announced as actions to apply",
+}
+
+
+def decide_tickscript(policy: Policy, source_name: str) -> str:
+    """The batch task taking the decisions of a tree over request metrics (see deploy/generate/decide.py)."""
+    m = policy.metrics
+    source = f"{iql_ident(m.database)}.{iql_ident(m.retention_policy)}.{iql_ident(m.measurement)}"
+    where = "" if policy.service == "*" else f" WHERE {iql_ident(m.service_tag)} = {iql_str(policy.service)}"
+    selects = [
+        f"sum({iql_ident(m.requests_field)}) AS {iql_ident('requests')}",
+        f"sum({iql_ident(m.errors_field)}) AS {iql_ident('errors')}",
+    ]
+    percentiles = []
+    for aggregate, alias in decide.aggregates(policy.decision, iql_ident(m.latency_field)):
+        selects.append(f"{aggregate} AS {iql_ident('q_' + alias)}")
+        percentiles.append(alias)
+    # every name and value above passed iql_ident / iql_str (refused if it cannot be quoted)
+    query = f"SELECT {', '.join(selects)} FROM {source}{where} "  # noqa: S608 -- InfluxQL from escaped parts only
+    used = facts_used(policy.decision)
+    group_by = [m.service_tag] + ([m.operation_tag] if "operation" in used else [])
+    names = {"service": m.service_tag, "operation": m.operation_tag}
+    leaves = decide.decision_leaves(policy.decision, names)
+    # errloop_decisions is tagged service (and operation) whatever the metrics call them
+    renamed = [(tag, fact) for fact, tag in names.items() if tag in group_by and tag != fact]
+    group = ":".join(_tag(g) for g in group_by)
+    shown = [f for f in decide.NUMERIC_FACTS if f in used]
+    facts_text = ", ".join(f'{f} {{{{ printf "%.4g" (index .Fields "{f}") }}}}' for f in shown)
+    mode_text = _MODE_TEXT[policy.mode.name].format(subset=policy.mode.subset)
+    ids, messages = {}, {}
+    for leaf in leaves:
+        ids[leaf.index] = f"errloop:{policy.name}:decide-{leaf.index}:{group}"
+        messages[leaf.index] = (
+            f'errloop · decision {{{{ if eq .Level "OK" }}}}withdrawn{{{{ else }}}}taken{{{{ end }}}} · {group}: '
+            f"{leaf.action.name} when {leaf.description}"
+            + (f" ({facts_text})" if facts_text else "")
+            + f" · mode {policy.mode.name}"
+        )
+    return _render_task(
+        "tickscripts/decide.tick.j2",
+        policy,
+        source_name,
+        m=m,
+        source_ref=source,
+        query=query,
+        window=policy.decision_window,
+        every=policy.decision_every,
+        group_by=group_by,
+        percentiles=percentiles,
+        renamed=renamed,
+        leaves=leaves,
+        ids=ids,
+        messages=messages,
+        topic=decide_topic(policy),
+        mode_text=mode_text,
+        db=contract.DATABASE,
+        rp=contract.RETENTION_POLICY,
+        decisions=contract.DECISIONS,
+    )
+
+
 def _render_task(template: str, policy: Policy, source_name: str, **values: Any) -> str:
     """A task template rendered with what every generated script names: errloop's version, its policy and file."""
     return (
@@ -441,7 +516,7 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"policy names must be unique, repeated: {', '.join(dupes)}")
-    tasks, handlers, endpoints = [], [], []
+    tasks, handlers, endpoints, notes = [], [], [], []
     for policy in policies:
         source_name = Path(policy.source).name
         tasks.append(GeneratedTask(policy.task_id, policy_tickscript(policy, source_name), policy.name, policy.source))
@@ -459,6 +534,18 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
                 GeneratedTask(slo_task_id(policy), slo_tickscript(policy, source_name), policy.name, policy.source)
             )
             topics.append(slo_topic(policy))
+        if policy.decision:
+            unsupported = decide.unsupported_facts(policy.decision)
+            if unsupported:
+                notes.append(
+                    f"{policy.source}: the decision tree tests {', '.join(unsupported)}, facts of single events "
+                    "that request metrics cannot give; it needs the decision UDF (@errloop_decide, not built yet), "
+                    "so no decision task was generated for it"
+                )
+            else:
+                script = decide_tickscript(policy, source_name)
+                tasks.append(GeneratedTask(decide_task_id(policy), script, policy.name, policy.source))
+                topics.append(decide_topic(policy))
         for i, notify in enumerate(policy.notify):
             notify_handlers, endpoint, notify_tasks = notify_target(policy, i, notify, topics)
             handlers += notify_handlers
@@ -469,7 +556,7 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
     clashes = sorted({i for i in ids if ids.count(i) > 1})
     if clashes:
         raise ValueError(f"generated task ids collide (rename a policy): {', '.join(clashes)}")
-    bundle = Bundle(tuple(tasks), tuple(handlers), tuple(endpoints))
+    bundle = Bundle(tuple(tasks), tuple(handlers), tuple(endpoints), notes=tuple(notes))
     bundle.files.update(_files(bundle))
     bundle.files.update(_dashboard_files(policies))
     return bundle

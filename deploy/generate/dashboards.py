@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from errloop.deploy.generate import burn_pairs
+from errloop.deploy.generate import burn_pairs, decide
 from errloop.deploy.generate.tick import UnsafeValue, tick_dur
 from errloop.rules import contract
 from errloop.rules.policy import SLO, Policy
@@ -548,7 +548,74 @@ def _cells(scope: Scope, policies: Sequence[Policy], version: str) -> list[list[
             pair[0].w = GRID_COLUMNS
         rows.append(pair)
     rows.append(acts)
+    decisions = _decision_cells(scope, policies)
+    if decisions:
+        rows.append(decisions)
     return rows
+
+
+NO_DECISIONS: Final = (
+    "No decisions in this range. The policy's decision task records one when a branch of its tree is "
+    "taken and when it is withdrawn."
+)
+
+
+def _decision_cells(scope: Scope, policies: Sequence[Policy]) -> list[Cell]:
+    """Decisions of the policies' trees (errloop_decisions), when one of them has a decision task."""
+    if not any(p.decision and not decide.unsupported_facts(p.decision) for p in policies):
+        return []
+    source = _source(contract.DECISIONS)
+    where = _where(scope.on("service"))
+    where_taken = _where(scope.on("service"), f"{iql_identifier('level')} <> {iql_string('OK')}")
+
+    def tags(*names: str) -> str:
+        return ", ".join(iql_identifier(n) for n in names)
+
+    cells = [
+        Cell(
+            "decisions",
+            "Decisions taken, by action",
+            "bar",
+            6,
+            4,
+            [
+                _select(
+                    f'count({iql_identifier("decision_id")}) AS "decisions"',
+                    source,
+                    where_taken,
+                    f" GROUP BY time({INTERVAL}), {tags('action', 'mode')} FILL(0)",
+                )
+            ],
+            y_label="decisions",
+            colors=_scale("errloop"),
+            legend=True,
+        ),
+        Cell(
+            "latest-decisions",
+            "Latest decisions (taken and withdrawn)",
+            "table",
+            6,
+            4,
+            [
+                _select(
+                    f"{tags('action', 'mode', 'level')}, {iql_identifier('message')}",
+                    source,
+                    where,
+                    " ORDER BY time DESC LIMIT 20",
+                )
+            ],
+            columns=[
+                ("time", "time", True),
+                (f"{contract.DECISIONS}.action", "action", True),
+                (f"{contract.DECISIONS}.mode", "mode", True),
+                (f"{contract.DECISIONS}.level", "level", True),
+                (f"{contract.DECISIONS}.message", "decision", True),
+            ],
+        ),
+    ]
+    for c in cells:
+        c.empty = NO_DECISIONS
+    return cells
 
 
 def _template(scope: Scope) -> list[dict[str, Any]]:

@@ -56,13 +56,15 @@ QUERY_CONFIG_KEYS = {
     "shifts",
 }
 AXIS_KEYS = {"bounds", "label", "prefix", "suffix", "base", "scale"}
-MEASUREMENTS = {contract.CLASSIFIED, contract.METRICS, contract.ACTIONS}
+MEASUREMENTS = {contract.CLASSIFIED, contract.METRICS, contract.ACTIONS, contract.DECISIONS}
 # every name a query may quote: the contract's, plus what the generated tasks write into errloop_metrics
 CONTRACT_NAMES = (
     set(contract.CLASSIFIED_TAGS)
     | set(contract.CLASSIFIED_FIELDS)
     | set(contract.ACTION_TAGS)
     | set(contract.ACTION_FIELDS)
+    | set(contract.DECISION_TAGS)
+    | set(contract.DECISION_FIELDS)
     | MEASUREMENTS
     | {contract.DATABASE, contract.RETENTION_POLICY, contract.ERRORS_TOTAL, contract.BURN_RATE, contract.SLI_TOTAL}
     | {dash.SLI_TAG, dash.SLO_WINDOW_TAG, "error_code"}

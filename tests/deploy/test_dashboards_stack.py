@@ -52,6 +52,13 @@ spec:
     success_rate: 99.9
     latency: {objective: 99, threshold: 300ms}
     min_requests: 100
+  # 0.5 % of its requests fail: the fallback is decided within one evaluation
+  decision:
+    - type: condition
+      field: success_rate
+      op: "<"
+      value: 0.999
+      then: [{type: action, name: fallback, config: {service: readonly}}]
 """
 
 # (error, operation path, latency) of the Go service's failed requests
@@ -193,7 +200,14 @@ def produce(cfg: StackConfig, tmp: Path, service: str, name: str, metrics_db: st
         client.close()
         server.stop()
         run.influx_query(cfg, f'DROP DATABASE "{metrics_db}"', method="POST")
-        for m in (contract.EVENTS, contract.CLASSIFIED, contract.METRICS, contract.ACTIONS, contract.ALERTS):
+        for m in (
+            contract.EVENTS,
+            contract.CLASSIFIED,
+            contract.METRICS,
+            contract.ACTIONS,
+            contract.ALERTS,
+            contract.DECISIONS,
+        ):
             run.influx_query(cfg, f"DROP SERIES FROM \"{m}\" WHERE service = '{service}'", method="POST")
 
     return policy, remove
