@@ -129,17 +129,26 @@ def cmd_deploy(a: argparse.Namespace) -> int:
         print(e, file=sys.stderr)
         print("nothing was deployed", file=sys.stderr)
         return 1
+    from errloop.deploy.install import influx
+
     with KapacitorClient(a.kapacitor) as client:
         if not client.ping():
             return _err(f"Kapacitor does not answer at {a.kapacitor}")
-        if a.dry_run:
-            for line in plan(client, bundle):
-                print(line)
-            return 0
+        try:
+            if a.dry_run:
+                lines = influx.plan(a.influx_url, bundle) if a.influx_url else []
+                for line in lines + plan(client, bundle):
+                    print(line)
+                return 0
+            warnings = influx.ensure(a.influx_url, bundle) if a.influx_url else []
+        except influx.InfluxError as e:
+            return _err(f"{e} (deploy without InfluxDB checks: --influx-url '')")
         try:
             deploy(client, bundle)
         except DeployError as e:
             return _err(str(e))
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print(f"deployed {len(bundle.tasks)} task(s), {len(bundle.handlers)} handler(s)")
     return 0
 
@@ -258,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--kapacitor", default=os.environ.get("KAPACITOR_URL", "http://127.0.0.1:9092"))
         if name == "deploy":
             s.add_argument("--dry-run", action="store_true", help="print what would change")
+            s.add_argument(
+                "--influx-url",
+                default=os.environ.get("ERRLOOP_INFLUX_URL", "http://127.0.0.1:8086"),
+                help="InfluxDB: errloop's database is created if missing, the policies' metric databases checked "
+                "('' to skip)",
+            )
         s.set_defaults(fn=fn)
 
     s = sub.add_parser("serve", help="errloop's own server: alerts, actions, closed-loop CSV, traces", add_help=False)

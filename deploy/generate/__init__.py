@@ -118,12 +118,23 @@ class HttpPostEndpoint:
 
 
 @dataclass(frozen=True)
+class DatabaseUse:
+    """A database the generated tasks use: errloop's own (created by deploy) or one a policy reads."""
+
+    database: str
+    retention_policy: str
+    why: str
+    create: bool  # errloop's own: deploy creates it when missing
+
+
+@dataclass(frozen=True)
 class Bundle:
     tasks: tuple[GeneratedTask, ...] = ()
     handlers: tuple[GeneratedHandler, ...] = ()
     endpoints: tuple[HttpPostEndpoint, ...] = ()
     files: dict[str, str] = field(default_factory=dict)  # relative path → content, all of the above on disk
     notes: tuple[str, ...] = ()  # what a person must know: parts of a policy nothing was generated for, and why
+    databases: tuple[DatabaseUse, ...] = ()
 
 
 def _any_of(ref: str, values: Sequence[str]) -> str:
@@ -556,7 +567,14 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
     clashes = sorted({i for i in ids if ids.count(i) > 1})
     if clashes:
         raise ValueError(f"generated task ids collide (rename a policy): {', '.join(clashes)}")
-    bundle = Bundle(tuple(tasks), tuple(handlers), tuple(endpoints), notes=tuple(notes))
+    databases = [DatabaseUse(contract.DATABASE, contract.RETENTION_POLICY, "errloop's tasks write here", True)]
+    for policy in policies:
+        if policy.slo is not None or decide_task_id(policy) in ids:
+            m = policy.metrics
+            use = DatabaseUse(m.database, m.retention_policy, f"policy {policy.name} reads {m.measurement}", False)
+            if (use.database, use.retention_policy) not in {(d.database, d.retention_policy) for d in databases}:
+                databases.append(use)
+    bundle = Bundle(tuple(tasks), tuple(handlers), tuple(endpoints), notes=tuple(notes), databases=tuple(databases))
     bundle.files.update(_files(bundle))
     bundle.files.update(_dashboard_files(policies))
     return bundle
