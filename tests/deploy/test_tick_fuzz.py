@@ -10,6 +10,7 @@ safely are refused by the generator before Kapacitor sees them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -84,3 +85,50 @@ def test_hostile_strings_stay_literals(client: KapacitorClient, tick_stack: Stac
         return
     got = formatted(client, tick_stack, "fuzz-hostile", script)
     assert got == baseline.replace(f"'{PLACEHOLDER}'", tick_str(rules)), (rules, script)
+
+
+# Decision trees bring three more free-text values into a script: a string a condition tests
+# (service), and strings of an action's config (fallback's service, notify's message).
+DECISION_POLICY = """apiVersion: errloop/v1
+kind: Policy
+metadata: {name: fuzz-tree}
+spec:
+  service: checkout
+  alert: {threshold: 1, window: 1m}
+  decision:
+    - type: condition
+      field: service
+      op: "=="
+      value: VALUE
+      then:
+        - {type: action, name: fallback, config: {service: VALUE, timeout_ms: 100}}
+      else:
+        - {type: action, name: notify, config: {message: VALUE}}
+"""
+_LITERALS = re.compile(r"'''[\s\S]*?'''|'(?:\\'|[^'])*'|//[^\n]*")
+
+
+def decide_script(value: str) -> str:
+    text = DECISION_POLICY.replace("VALUE", _yaml_quote(value))
+    bundle = generate([load_policy(text, "fuzz-decide.yaml")])
+    return next(t.script for t in bundle.tasks if t.id == "errloop-fuzz-tree-decide")
+
+
+def skeleton(script: str) -> str:
+    """The script with every string literal and comment blanked: what a string may change."""
+    return _LITERALS.sub("<lit>", script)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=hostile)
+def test_hostile_strings_in_a_decision_tree_stay_literals(
+    client: KapacitorClient, tick_stack: StackConfig, value: str
+) -> None:
+    baseline = formatted(client, tick_stack, "fuzz-baseline", decide_script(PLACEHOLDER))
+    try:
+        script = decide_script(value)
+    except (UnsafeValue, SpecError):
+        return
+    got = formatted(client, tick_stack, "fuzz-hostile", script)  # accepted by the real Kapacitor
+    assert skeleton(got) == skeleton(baseline), (value, script)
+    assert f"'service' == {tick_str(value)}".replace("'service'", '"service"') in got  # the lambda's literal
