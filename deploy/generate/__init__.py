@@ -70,9 +70,22 @@ def errloop_version() -> str:
 @dataclass(frozen=True)
 class GeneratedTask:
     id: str
-    script: str
+    script: str  # what Kapacitor runs: a template task's template with its vars applied
     policy: str
     source: str
+    template_id: str = ""  # made from this Kapacitor template (bundle.templates) with these vars
+    vars: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def api_body(self) -> dict[str, Any]:
+        """A template task's definition as Kapacitor's API and load directory read it."""
+        return {"id": self.id, "template-id": self.template_id, "vars": self.vars}
+
+
+@dataclass(frozen=True)
+class GeneratedTemplate:
+    id: str
+    script: str
+    type: str  # stream | batch
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,7 @@ class DatabaseUse:
 @dataclass(frozen=True)
 class Bundle:
     tasks: tuple[GeneratedTask, ...] = ()
+    templates: tuple[GeneratedTemplate, ...] = ()  # defined before the tasks made from them
     handlers: tuple[GeneratedHandler, ...] = ()
     endpoints: tuple[HttpPostEndpoint, ...] = ()
     files: dict[str, str] = field(default_factory=dict)  # relative path → content, all of the above on disk
@@ -204,17 +218,37 @@ def _service_where(policy: Policy) -> TickSafe | None:
     return None if policy.service == "*" else TickSafe(f'"service" == {tick_str(policy.service)}')
 
 
-def metrics_tickscript(policy: Policy, source_name: str) -> str:
-    """The stream task turning errloop_classified into errors_total and error_duration_ms percentiles."""
+METRICS_TEMPLATE_ID = "errloop.metrics"  # a dot: no policy task id has one
+
+
+def metrics_service_filter(policy: Policy) -> TickSafe:
+    """The metric task's one variable: which services' events count (a lambda body)."""
+    return _service_where(policy) or TickSafe("TRUE")
+
+
+def metrics_template_script() -> str:
+    """The Kapacitor template every policy's metric task is made from (``service_filter`` = TRUE)."""
+    return metrics_tickscript(None)
+
+
+def metrics_vars(policy: Policy) -> dict[str, dict[str, str]]:
+    """The metric task's vars, as Kapacitor's task API takes them."""
+    return {"service_filter": {"type": "lambda", "value": str(metrics_service_filter(policy))}}
+
+
+def metrics_tickscript(policy: Policy | None, source_name: str = "") -> str:
+    """The stream task turning errloop_classified into errors_total and error_duration_ms percentiles:
+    the template with the policy's ``service_filter`` (what Kapacitor runs for its task)."""
     return _render_task(
         "tickscripts/metrics.tick.j2",
         policy,
         source_name,
+        template_id=METRICS_TEMPLATE_ID,
+        service_filter=TickSafe("TRUE") if policy is None else metrics_service_filter(policy),
         db=contract.DATABASE,
         rp=contract.RETENTION_POLICY,
         classified=contract.CLASSIFIED,
         metrics=contract.METRICS,
-        where=_service_where(policy),
         interval=METRIC_INTERVAL,
         errors_total=ERRORS_TOTAL,
         sample_dropped=contract.SAMPLE_DROPPED,
@@ -411,7 +445,7 @@ def decide_tickscript(policy: Policy, source_name: str) -> str:
     )
 
 
-def _render_task(template: str, policy: Policy, source_name: str, **values: Any) -> str:
+def _render_task(template: str, policy: Policy | None, source_name: str, **values: Any) -> str:
     """A task template rendered with what every generated script names: errloop's version, its policy and file."""
     return (
         environment()
@@ -532,7 +566,14 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
         source_name = Path(policy.source).name
         tasks.append(GeneratedTask(policy.task_id, policy_tickscript(policy, source_name), policy.name, policy.source))
         tasks.append(
-            GeneratedTask(metrics_task_id(policy), metrics_tickscript(policy, source_name), policy.name, policy.source)
+            GeneratedTask(
+                metrics_task_id(policy),
+                metrics_tickscript(policy, source_name),
+                policy.name,
+                policy.source,
+                METRICS_TEMPLATE_ID,
+                metrics_vars(policy),
+            )
         )
         handlers.append(
             GeneratedHandler(policy.topic, SERVE_HANDLER_ID, "post", {"url": f"{serve_url.rstrip('/')}/api/v1/alerts"})
@@ -574,7 +615,15 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
             use = DatabaseUse(m.database, m.retention_policy, f"policy {policy.name} reads {m.measurement}", False)
             if (use.database, use.retention_policy) not in {(d.database, d.retention_policy) for d in databases}:
                 databases.append(use)
-    bundle = Bundle(tuple(tasks), tuple(handlers), tuple(endpoints), notes=tuple(notes), databases=tuple(databases))
+    templates = (GeneratedTemplate(METRICS_TEMPLATE_ID, metrics_template_script(), "stream"),) if policies else ()
+    bundle = Bundle(
+        tuple(tasks),
+        templates,
+        tuple(handlers),
+        tuple(endpoints),
+        notes=tuple(notes),
+        databases=tuple(databases),
+    )
     bundle.files.update(_files(bundle))
     bundle.files.update(_dashboard_files(policies))
     return bundle
@@ -593,7 +642,14 @@ def _files(bundle: Bundle) -> dict[str, str]:
     from errloop.udf import registry
 
     env = environment()
-    files = {f"tasks/{t.id}.tick": t.script for t in bundle.tasks}
+    # Kapacitor's load-directory layout: a task of its own script as .tick, a template task as
+    # .json (template-id and vars), templates under templates/
+    files = {f"tasks/{t.id}.tick": t.script for t in bundle.tasks if not t.template_id}
+    for t in bundle.tasks:
+        if t.template_id:
+            files[f"tasks/{t.id}.json"] = json.dumps(t.api_body(), indent=2, sort_keys=True) + "\n"
+    for tpl in bundle.templates:
+        files[f"templates/{tpl.id}.tick"] = tpl.script
     for h in bundle.handlers:
         body = {"id": h.id, "topic": h.topic, "kind": h.kind, "options": h.options}
         if h.match:
@@ -625,7 +681,7 @@ def bundled_httppost_conf() -> str:
 def write(bundle: Bundle, out_dir: Path) -> list[Path]:
     """Write the bundle's files under ``out_dir``; remove generated files it no longer has."""
     written = []
-    for sub in ("tasks", "handlers", "dashboards"):
+    for sub in ("tasks", "templates", "handlers", "dashboards"):
         d = out_dir / sub
         if d.is_dir():
             for old in d.iterdir():

@@ -96,11 +96,22 @@ def plan(client: KapacitorClient, bundle: Bundle, env: Mapping[str, str] | None 
     """What a deploy would change, one line each (``+`` create, ``~`` update, ``=`` same, ``!`` cannot)."""
     env = dict(os.environ if env is None else env)
     lines = []
+    for tpl in bundle.templates:
+        cur_tpl = client.get_template(tpl.id)
+        if cur_tpl is None:
+            lines.append(f"+ template {tpl.id}")
+        elif cur_tpl.get("script", "").strip() != tpl.script.strip():
+            users = [t["id"] for t in client.list_tasks("*") if t.get("template-id") == tpl.id]
+            lines.append(f"~ template {tpl.id} (script changed: Kapacitor reloads its {len(users)} task(s))")
+        else:
+            lines.append(f"= template {tpl.id}")
     for t in bundle.tasks:
         cur = client.get_task(t.id)
         if cur is None:
             lines.append(f"+ task {t.id}")
-        elif cur.get("script", "").strip() != t.script.strip():
+        elif t.template_id and (cur.get("template-id") != t.template_id or not _same_vars(cur, t)):
+            lines.append(f"~ task {t.id} (template or vars changed)")
+        elif not t.template_id and (cur.get("template-id") or cur.get("script", "").strip() != t.script.strip()):
             lines.append(f"~ task {t.id} (script changed)")
         elif cur.get("status") != "enabled":
             lines.append(f"~ task {t.id} (not enabled)")
@@ -179,11 +190,23 @@ def deploy(
             client.put_handler(h.topic, body)
             undo.add(f"handler {h.topic}/{h.id}", _restore_handler(client, h.topic, h.id, before_h))
             say(f"  handler {h.topic}/{h.id} {'updated' if before_h else 'defined'}")
+        for tpl in bundle.templates:
+            before_tpl = client.get_template(tpl.id)
+            if before_tpl is not None and before_tpl.get("script", "").strip() == tpl.script.strip():
+                say(f"  template {tpl.id} unchanged")
+                continue
+            try:
+                # replacing it reloads every task made from it, all or nothing (Kapacitor)
+                client.define_template(tpl.id, tpl.script, tpl.type)
+            except KapacitorError as e:
+                raise DeployError(f"template {tpl.id}: {e}") from None
+            undo.add(f"template {tpl.id}", _restore_template(client, tpl.id, tpl.type, before_tpl))
+            say(f"  template {tpl.id} {'updated' if before_tpl else 'defined'}")
         for t in bundle.tasks:
             before_t = client.get_task(t.id)
             if (
                 before_t is not None
-                and before_t.get("script", "").strip() == t.script.strip()
+                and _same_definition(before_t, t)
                 and before_t.get("status") == "enabled"
                 and before_t.get("executing")
             ):
@@ -191,7 +214,10 @@ def deploy(
                 say(f"  task {t.id} unchanged, executing")
                 continue
             try:
-                client.define_task(t.id, t.script, status="enabled")
+                if t.template_id:
+                    client.define_template_task(t.id, t.template_id, t.vars, status="enabled")
+                else:
+                    client.define_task(t.id, t.script, status="enabled")
             except KapacitorError as e:
                 undo.add(f"task {t.id}", _restore_task(client, t.id, before_t))
                 raise _task_error(t, e) from None
@@ -230,24 +256,66 @@ def _restore_handler(
     return fn
 
 
+def _same_vars(cur: dict[str, Any], t: GeneratedTask) -> bool:
+    """Kapacitor's vars (with a description) against the generated ones (type and value)."""
+    got = {k: (v.get("type"), v.get("value")) for k, v in (cur.get("vars") or {}).items()}
+    return got == {k: (v["type"], v["value"]) for k, v in t.vars.items()}
+
+
+def _same_definition(cur: dict[str, Any], t: GeneratedTask) -> bool:
+    if t.template_id:
+        return cur.get("template-id") == t.template_id and _same_vars(cur, t)
+    return not cur.get("template-id") and cur.get("script", "").strip() == t.script.strip()
+
+
 def _restore_task(client: KapacitorClient, task_id: str, before: dict[str, Any] | None) -> Callable[[], None]:
     def fn() -> None:
         if before is None:
             client.delete_task(task_id)
             return
-        client.set_status(task_id, "disabled")
-        client.define_task(task_id, before["script"], status="disabled")
+        now = client.get_task(task_id)
+        if now is not None:
+            client.set_status(task_id, "disabled")
+        if before.get("template-id"):
+            plain = {k: {"type": v["type"], "value": v["value"]} for k, v in (before.get("vars") or {}).items()}
+            client.define_template_task(task_id, before["template-id"], plain, status="disabled")
+        else:
+            if now is not None and now.get("template-id"):  # a template task cannot take a script: recreate
+                client.delete_task(task_id)
+            client.define_task(task_id, before["script"], status="disabled")
         if before.get("status") == "enabled":
             client.set_status(task_id, "enabled")
 
     return fn
 
 
+def _restore_template(
+    client: KapacitorClient, template_id: str, kind: str, before: dict[str, Any] | None
+) -> Callable[[], None]:
+    def fn() -> None:
+        if before is None:
+            # tasks made from it are put back (or deleted) before this step runs: undo runs in reverse
+            client.delete_template(template_id)
+        else:
+            client.define_template(template_id, before["script"], before.get("type", kind))
+
+    return fn
+
+
 def uninstall(client: KapacitorClient, bundle: Bundle, say: Callable[[str], None] = print) -> None:
-    """Remove exactly what the bundle defines."""
+    """Remove exactly what the bundle defines; a template only when no task is made from it any more
+    (another policy's metric task may still be)."""
     for t in bundle.tasks:
         client.delete_task(t.id)
         say(f"  task {t.id} deleted")
+    if bundle.templates:
+        users = {t.get("template-id") for t in client.list_tasks("*")}
+        for tpl in bundle.templates:
+            if tpl.id in users:
+                say(f"  template {tpl.id} kept: other tasks are made from it")
+            elif client.get_template(tpl.id) is not None:
+                client.delete_template(tpl.id)
+                say(f"  template {tpl.id} deleted")
     for h in bundle.handlers:
         client.delete_handler(h.topic, h.id)
         say(f"  handler {h.topic}/{h.id} deleted")

@@ -85,7 +85,16 @@ class KapacitorClient:
                     "offset": offset,
                     "limit": 100,
                     "script-format": "raw",
-                    "fields": ["script", "status", "executing", "error", "type", "last-enabled", "modified"],
+                    "fields": [
+                        "script",
+                        "status",
+                        "executing",
+                        "error",
+                        "type",
+                        "last-enabled",
+                        "modified",
+                        "template-id",
+                    ],
                 },
             )
             tasks = body.get("tasks", [])
@@ -108,6 +117,45 @@ class KapacitorClient:
             self.set_status(task_id, "disabled")
         patched: dict[str, Any] = self._call("PATCH", f"/tasks/{task_id}", json={"status": status})
         return patched
+
+    def define_template_task(
+        self, task_id: str, template_id: str, variables: dict[str, Any], status: str = "disabled"
+    ) -> dict[str, Any]:
+        """Create a task from a template with these vars, or point an existing one at them.
+
+        A task that ran its own script is replaced (Kapacitor does not turn one into a template task).
+        """
+        existing = self.get_task(task_id)
+        if existing is not None and existing.get("template-id") != template_id:
+            self.delete_task(task_id)
+            existing = None
+        if existing is None:
+            body = {"id": task_id, "template-id": template_id, "vars": variables, "status": status}
+            created: dict[str, Any] = self._call("POST", "/tasks", json=body)
+            return created
+        self._call("PATCH", f"/tasks/{task_id}", json={"template-id": template_id, "vars": variables})
+        if status == "enabled":
+            self.set_status(task_id, "disabled")
+        patched: dict[str, Any] = self._call("PATCH", f"/tasks/{task_id}", json={"status": status})
+        return patched
+
+    # ------------------------------------------------------------------ templates
+    def get_template(self, template_id: str) -> dict[str, Any] | None:
+        template: dict[str, Any] | None = self._call(
+            "GET", f"/templates/{template_id}", ok404=True, params={"script-format": "raw"}
+        )
+        return template
+
+    def define_template(self, template_id: str, script: str, kind: str) -> None:
+        """Create the template, or replace its script: Kapacitor then reloads every task made from
+        it, all or nothing (a script one of them cannot run is refused and nothing changes)."""
+        if self.get_template(template_id) is None:
+            self._call("POST", "/templates", json={"id": template_id, "type": kind, "script": script})
+        else:
+            self._call("PATCH", f"/templates/{template_id}", json={"script": script})
+
+    def delete_template(self, template_id: str) -> None:
+        self._call("DELETE", f"/templates/{template_id}", ok404=True)
 
     def set_status(self, task_id: str, status: str) -> None:
         self._call("PATCH", f"/tasks/{task_id}", json={"status": status})

@@ -66,7 +66,13 @@ def test_every_policy_gets_a_metrics_task_over_its_classified_errors() -> None:
     assert set(tasks) == {"errloop-p1", "errloop-p1-metrics"}  # no slo: no slo task
     script = tasks[metrics_task_id(policy())]
     assert f".measurement('{contract.CLASSIFIED}')" in script
-    assert ".where(lambda: \"service\" == 'orders')" in script
+    # a task of the shared template errloop.metrics: its one variable selects the service
+    assert "var service_filter = lambda: \"service\" == 'orders'" in script and ".where(service_filter)" in script
+    [task] = [t for t in bundle.tasks if t.id == metrics_task_id(policy())]
+    [template] = bundle.templates
+    assert task.template_id == template.id == "errloop.metrics"
+    assert task.vars == {"service_filter": {"type": "lambda", "value": "\"service\" == 'orders'"}}
+    assert template.script == script.replace("lambda: \"service\" == 'orders'", "lambda: TRUE")
     assert "|groupBy('service', 'operation', 'error_code')" in script
     assert ".as('errors_total')" in script
     for q in ("50.0", "95.0", "99.0"):
@@ -75,7 +81,7 @@ def test_every_policy_gets_a_metrics_task_over_its_classified_errors() -> None:
     # tags other than service and operation are taken off the percentile points
     assert ".tag('category')" in script and ".tag('service')" not in script
     star = {t.id: t.script for t in generate([policy(service="'*'")]).tasks}["errloop-p1-metrics"]
-    assert '.where(lambda: "service"' not in star
+    assert "var service_filter = lambda: TRUE" in star
 
 
 def test_slo_task_queries_the_users_metrics_with_the_workbook_windows() -> None:
