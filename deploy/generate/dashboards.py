@@ -175,6 +175,7 @@ class Cell:
     note: str = ""
     empty: str = ""  # markdown Chronograf shows instead of "No Results" when the cell has no data
     legend: bool = False
+    sort_by: str = "time"  # table: the column Chronograf sorts by (always ascending: the latest rows come last)
 
     def body(self, scope_key: str, x: int, y: int) -> dict[str, Any]:
         fields = [{"internalName": n, "displayName": d, "visible": v} for n, d, v in self.columns] or [
@@ -195,7 +196,7 @@ class Cell:
             "legend": {"type": "static", "orientation": "bottom"} if self.legend else {},
             "tableOptions": {
                 "verticalTimeAxis": True,
-                "sortBy": {"internalName": "time", "displayName": "", "visible": True},
+                "sortBy": {"internalName": self.sort_by, "displayName": "", "visible": True},
                 "wrapping": "truncate",
                 "fixFirstColumn": False,
             },
@@ -575,30 +576,35 @@ def _decision_cells(scope: Scope, policies: Sequence[Policy]) -> list[Cell]:
         Cell(
             "decisions",
             "Decisions taken, by action",
-            "bar",
-            6,
+            "table",
+            4,
             4,
             [
                 _select(
-                    f'count({iql_identifier("decision_id")}) AS "decisions"',
+                    f'count({iql_identifier("decision_id")}) AS "taken"',
                     source,
                     where_taken,
-                    f" GROUP BY time({INTERVAL}), {tags('action', 'mode')} FILL(0)",
+                    f" GROUP BY {tags('action', 'mode')}",
                 )
             ],
-            y_label="decisions",
-            colors=_scale("errloop"),
-            legend=True,
+            columns=[
+                ("time", "", False),
+                ("action", "action", True),
+                ("mode", "mode", True),
+                (f"{contract.DECISIONS}.taken", "taken", True),
+            ],
+            digits=0,
+            sort_by="action",
         ),
         Cell(
             "latest-decisions",
             "Latest decisions (taken and withdrawn)",
             "table",
-            6,
+            8,
             4,
             [
                 _select(
-                    f"{tags('action', 'mode', 'level')}, {iql_identifier('message')}",
+                    f"{tags('action', 'level')}, {iql_identifier('message')}",
                     source,
                     where,
                     " ORDER BY time DESC LIMIT 20",
@@ -607,7 +613,6 @@ def _decision_cells(scope: Scope, policies: Sequence[Policy]) -> list[Cell]:
             columns=[
                 ("time", "time", True),
                 (f"{contract.DECISIONS}.action", "action", True),
-                (f"{contract.DECISIONS}.mode", "mode", True),
                 (f"{contract.DECISIONS}.level", "level", True),
                 (f"{contract.DECISIONS}.message", "decision", True),
             ],
