@@ -75,10 +75,19 @@ class Selector:
 
 @dataclass(frozen=True)
 class AlertSpec:
+    """A count alert (``threshold`` events of the selector in the window) or a rate alert
+    (``rate``: events of the selector per request of the policy's request metrics)."""
+
     selector: Selector
-    threshold: int  # events in the window
+    threshold: int  # events in the window (0 for a rate alert)
     window: int  # seconds
     level: str  # info | warn | crit
+    rate: float = 0.0  # a fraction of requests, 0 < rate <= 1 (0: a count alert)
+    min_requests: int = 1  # a rate alert: requests the window needs before the rate can alert
+
+    @property
+    def is_rate(self) -> bool:
+        return self.rate > 0
 
 
 @dataclass(frozen=True)
@@ -184,6 +193,11 @@ class Policy:
         return self.alerts[0]
 
     @property
+    def count_window(self) -> int:
+        """The classifier's counting window: every count alert's (1m when there are only rate alerts)."""
+        return next((a.window for a in self.alerts if not a.is_rate), 60)
+
+    @property
     def task_id(self) -> str:
         return f"errloop-{self.name}"
 
@@ -280,9 +294,10 @@ def _alerts(c: Checker, spec: Node) -> tuple[AlertSpec, ...] | None:
     if any(a is None for _, a in built) or not built:
         return None
     alerts = tuple(a for _, a in built if a is not None)
-    first = alerts[0].window
-    for node, a in built[1:]:
-        if a is not None and a.window != first:
+    counts = [(n, a) for n, a in built if a is not None and not a.is_rate]
+    first = counts[0][1].window if counts else 0
+    for node, a in counts[1:]:
+        if a.window != first:
             window = node.get("window") or node
             c.error(
                 window,
@@ -468,7 +483,7 @@ def _decision(c: Checker, node: Node | None) -> tuple[tuple[TreeNode, ...], str,
 
 
 def _alert(c: Checker, node: Node | None) -> AlertSpec | None:
-    m = c.mapping(node, {"when", "threshold", "window", "level"}, {"threshold", "window"})
+    m = c.mapping(node, {"when", "threshold", "rate", "min_requests", "window", "level"}, {"window"})
     if m is None:
         return None
     when = c.mapping(m.get("when"), {"error_class", "category"})
@@ -482,14 +497,41 @@ def _alert(c: Checker, node: Node | None) -> AlertSpec | None:
             if isinstance(leaf.value, str) and leaf.value not in contract.ERROR_CLASSES:
                 c.error(leaf, f"{leaf.value!r} is not an error class ({', '.join(contract.ERROR_CLASSES)})")
         categories = c.strings(when.get("category"), CATEGORY, "category")
-    threshold = c.integer(m.get("threshold"), 1, 1_000_000)
+    threshold_node, rate_node, min_node = m.get("threshold"), m.get("rate"), m.get("min_requests")
+    if (threshold_node is None) == (rate_node is None):
+        c.error(m, "an alert needs either 'threshold' (events in the window) or 'rate' (events per request, e.g. 5%)")
+        return None
+    if min_node is not None and rate_node is None:
+        c.error(min_node, "'min_requests' guards a rate alert: it needs 'rate'")
+    threshold = c.integer(threshold_node, 1, 1_000_000) if threshold_node is not None else 0
+    rate = _rate(c, rate_node) if rate_node is not None else 0.0
+    min_requests = c.integer(min_node, 1, 1_000_000_000) if min_node is not None else 1
     window = c.duration(m.get("window"), 1, 7 * 86400)
     level = "crit"
     if m.get("level") is not None:
         level = c.choice(m.get("level"), LEVELS) or "crit"
-    if threshold is None or window is None:
+    if threshold is None or rate is None or min_requests is None or window is None:
         return None
-    return AlertSpec(Selector(classes, categories), threshold, window, level)
+    return AlertSpec(Selector(classes, categories), threshold, window, level, rate, min_requests)
+
+
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def _rate(c: Checker, node: Node) -> float | None:
+    """``rate: 5%`` (or the number 5): a percentage of requests, (0, 100] → a fraction."""
+    value = node.value
+    if isinstance(value, str) and (m := _PERCENT.match(value)):
+        percent = float(m.group(1))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and node.kind == "scalar":
+        percent = float(value)
+    else:
+        c.error(node, f"expected a percentage of requests like 5% or 0.5%, got {value!r}")
+        return None
+    if not 0 < percent <= 100:
+        c.error(node, f"{percent:g}% is out of range (0%, 100%]")
+        return None
+    return percent / 100.0
 
 
 def _notify(c: Checker, node: Node) -> Notify | None:

@@ -166,6 +166,95 @@ def _selector(alert: AlertSpec) -> TickSafe | None:
     return TickSafe(" AND ".join(parts)) if parts else None
 
 
+def _iql_any_of(ref: str, values: Sequence[str]) -> str:
+    parts = [f"{iql_ident(ref)} = {iql_str(v)}" for v in values]
+    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+
+def _iql_selector(alert: AlertSpec) -> list[str]:
+    """The alert's selector as InfluxQL conditions (escaped parts only)."""
+    sel = alert.selector
+    parts = []
+    if sel.error_classes:
+        parts.append(_iql_any_of("error_class", sel.error_classes))
+    if sel.categories:
+        parts.append(_iql_any_of("category", sel.categories))
+    return parts
+
+
+def _alert_id(policy: Policy, index: int) -> str:
+    return f"errloop:{policy.name}{'' if index == 0 else f':a{index}'}"
+
+
+def rate_task_id(policy: Policy) -> str:
+    return f"{policy.task_id}-rate"
+
+
+def rate_topic(policy: Policy) -> str:
+    return f"{policy.topic}-rate"
+
+
+def _selector_text(alert: AlertSpec) -> str:
+    sel = alert.selector
+    parts = [f"error_class in {list(sel.error_classes)}"] if sel.error_classes else []
+    parts += [f"category in {list(sel.categories)}"] if sel.categories else []
+    return " and ".join(parts) or "every classified error"
+
+
+def rate_tickscript(policy: Policy, source_name: str) -> str:
+    """The batch task of the policy's error-rate alerts: selected errors per request, per service."""
+    m = policy.metrics
+    source = f"{iql_ident(m.database)}.{iql_ident(m.retention_policy)}.{iql_ident(m.measurement)}"
+    classified = (
+        f"{iql_ident(contract.DATABASE)}.{iql_ident(contract.RETENTION_POLICY)}.{iql_ident(contract.CLASSIFIED)}"
+    )
+    alerts = []
+    for i, a in enumerate(policy.alerts):
+        if not a.is_rate:
+            continue
+        req_where = [] if policy.service == "*" else [f"{iql_ident(m.service_tag)} = {iql_str(policy.service)}"]
+        err_where = [] if policy.service == "*" else [f"{iql_ident('service')} = {iql_str(policy.service)}"]
+        err_where += _iql_selector(a)
+        # every name and value below passed iql_ident / iql_str (refused if it cannot be quoted)
+        requests_q = f"SELECT sum({iql_ident(m.requests_field)}) AS {iql_ident('requests')} FROM {source}"  # noqa: S608
+        errors_q = f"SELECT count({iql_ident('event_id')}) AS {iql_ident('errors')} FROM {classified}"  # noqa: S608
+        if req_where:
+            requests_q += " WHERE " + " AND ".join(req_where)
+        if err_where:
+            errors_q += " WHERE " + " AND ".join(err_where)
+        text = f"{_selector_text(a)}: {_percent(a.rate * 100)}% of requests over {tick_dur(a.window)}"
+        alerts.append(
+            {
+                "index": i,
+                "spec": a,
+                "every": max(1, min(60, a.window // 6)),
+                "text": text,
+                "requests_query": requests_q + " ",
+                "errors_query": errors_q + " ",
+                "id": f"{_alert_id(policy, i)}:rate:{_tag('service')}",
+                "message": (
+                    f"errloop · {{{{ .Level }}}} · {_tag('service')}: error rate "
+                    f'{{{{ printf "%.2f" (index .Fields "error_percent") }}}}% '
+                    f"({_selector_text(a)}, alert at {_percent(a.rate * 100)}% over {tick_dur(a.window)}): "
+                    f'{{{{ printf "%.0f" (index .Fields "errors") }}}} errors in '
+                    f'{{{{ printf "%.0f" (index .Fields "requests") }}}} requests'
+                ),
+            }
+        )
+    return _render_task(
+        "tickscripts/rate.tick.j2",
+        policy,
+        source_name,
+        m=m,
+        source_ref=source,
+        classified=contract.CLASSIFIED,
+        db=contract.DATABASE,
+        rp=contract.RETENTION_POLICY,
+        alerts=alerts,
+        topic=rate_topic(policy),
+    )
+
+
 def policy_tickscript(policy: Policy, source_name: str) -> str:
     where = _service_where(policy)
     rules_path = None if policy.rules == "default" else policy.rules
@@ -173,9 +262,10 @@ def policy_tickscript(policy: Policy, source_name: str) -> str:
         {
             "spec": a,
             "selector": _selector(a),
-            "id": f"errloop:{policy.name}{'' if i == 0 else f':a{i}'}:{_tag('service')}:{_tag('category')}",
+            "id": f"{_alert_id(policy, i)}:{_tag('service')}:{_tag('category')}",
         }
         for i, a in enumerate(policy.alerts)
+        if not a.is_rate
     ]
     return _render_task(
         "tickscripts/policy.tick.j2",
@@ -192,7 +282,7 @@ def policy_tickscript(policy: Policy, source_name: str) -> str:
         rules_path=rules_path,
         sampling=policy.sampling,
         alerts=alerts,
-        window=policy.alert.window,
+        window=policy.count_window,
         message=template_text("alerts/message.gotmpl").rstrip("\n"),
     )
 
@@ -586,6 +676,11 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
                 GeneratedTask(slo_task_id(policy), slo_tickscript(policy, source_name), policy.name, policy.source)
             )
             topics.append(slo_topic(policy))
+        if any(a.is_rate for a in policy.alerts):
+            tasks.append(
+                GeneratedTask(rate_task_id(policy), rate_tickscript(policy, source_name), policy.name, policy.source)
+            )
+            topics.append(rate_topic(policy))
         if policy.decision:
             unsupported = decide.unsupported_facts(policy.decision)
             if unsupported:
@@ -610,7 +705,7 @@ def generate(policies: Sequence[Policy], serve_url: str = DEFAULT_SERVE_URL) -> 
         raise ValueError(f"generated task ids collide (rename a policy): {', '.join(clashes)}")
     databases = [DatabaseUse(contract.DATABASE, contract.RETENTION_POLICY, "errloop's tasks write here", True)]
     for policy in policies:
-        if policy.slo is not None or decide_task_id(policy) in ids:
+        if policy.slo is not None or decide_task_id(policy) in ids or rate_task_id(policy) in ids:
             m = policy.metrics
             use = DatabaseUse(m.database, m.retention_policy, f"policy {policy.name} reads {m.measurement}", False)
             if (use.database, use.retention_policy) not in {(d.database, d.retention_policy) for d in databases}:

@@ -186,3 +186,54 @@ def test_bad_decision_settings_are_refused_with_their_place(decision: str, messa
     text = str(e.value)
     assert message in text
     assert re.search(r"dec\.yaml:1[0-3]:\d+:", text), text
+
+
+RATE_POLICY = """apiVersion: errloop/v1
+kind: Policy
+metadata: {name: rated}
+spec:
+  service: checkout
+  metrics: {database: prom, measurement: http_server, fields: {requests: req}, tags: {service: app}}
+  alerts:
+ALERTS
+"""
+
+
+def test_rate_alerts_get_a_batch_task_of_their_own_and_count_alerts_keep_the_classifier_window() -> None:
+    text = RATE_POLICY.replace(
+        "ALERTS",
+        "    - {when: {category: [db_timeout]}, rate: 2.5%, min_requests: 200, window: 5m}\n"
+        "    - {when: {error_class: [business]}, threshold: 3, window: 2m}\n",
+    )
+    p = load_policy(text, "r.yaml")
+    assert [(a.rate, a.min_requests, a.threshold) for a in p.alerts] == [(0.025, 200, 0), (0.0, 1, 3)]
+    assert p.count_window == 120  # the count alert's window, not the first alert's
+    bundle = generate([p])
+    scripts = {t.id: t.script for t in bundle.tasks}
+    rate = scripts["errloop-rated-rate"]
+    assert 'SELECT sum("req") AS "requests" FROM "prom"."autogen"."http_server" WHERE "app" = \'checkout\'' in rate
+    assert "\"service\" = 'checkout' AND \"category\" = 'db_timeout'" in rate
+    assert ".warn(" not in rate and '.crit(lambda: "requests" >= 200.0 AND "error_rate" >= 0.025)' in rate
+    assert ".as('service', 'requests')" in rate and ".tags('service')" in rate  # app renamed to join on service
+    assert ".period(5m)" in rate and ".every(50s)" in rate
+    policy_task = scripts["errloop-rated"]
+    assert ".window(2m)" in policy_task and policy_task.count("|alert()") == 1  # the count alert only
+    assert any(h.topic == "errloop-rated-rate" for h in bundle.handlers) is False  # no notify targets here
+    assert [d.database for d in bundle.databases] == ["errloop", "prom"]
+
+
+@pytest.mark.parametrize(
+    ("alert", "message"),
+    [
+        ("{rate: 5%, threshold: 3, window: 1m}", "either 'threshold'"),
+        ("{window: 1m}", "either 'threshold'"),
+        ("{rate: 150%, window: 1m}", "out of range"),
+        ("{rate: 0, window: 1m}", "out of range"),
+        ("{rate: lots, window: 1m}", "expected a percentage"),
+        ("{threshold: 3, min_requests: 10, window: 1m}", "guards a rate alert"),
+    ],
+)
+def test_bad_rate_alerts_are_refused_with_their_place(alert: str, message: str) -> None:
+    with pytest.raises(SpecError) as e:
+        load_policy(RATE_POLICY.replace("ALERTS", f"    - {alert}\n"), "r.yaml")
+    assert message in str(e.value) and "r.yaml:8:" in str(e.value), str(e.value)

@@ -96,7 +96,9 @@ def test_every_generated_script_is_accepted_and_executes(
             defined.append(tid)
             got = client.wait_executing(tid, timeout=20)
             assert got["executing"] and not got["error"], (task.id, got["error"])
-            assert got["type"] == ("batch" if task.id in slo_ids or task.id.endswith("-decide") else "stream"), task.id
+            assert got["type"] == (
+                "batch" if task.id in slo_ids or task.id.endswith(("-decide", "-rate")) else "stream"
+            ), task.id
     finally:
         for tid in defined:
             client.delete_task(tid)
