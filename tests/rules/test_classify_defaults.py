@@ -187,7 +187,15 @@ CASES: list[tuple[str, str, str, dict[str, contract.Value]]] = [
     ("json.decode", "json_decode", "decode body: invalid character 'x' looking for beginning of value", {}),
     ("json.decode", "json_decode", "unexpected end of JSON input", {}),
     ("json.decode", "json_decode", 'json: unknown field "nickname"', {}),
-    ("net.conn_refused", "conn_refused", "dial tcp 127.0.0.1:5432: connect: connection refused", {}),
+    ("net.conn_refused", "conn_refused", "dial tcp 10.0.0.9:9000: connect: connection refused", {}),
+    # a refused dial to a well-known database port, or under a message naming a database, is the database's
+    ("db.conn_refused_by_context", "db_conn_refused", "dial tcp 127.0.0.1:5432: connect: connection refused", {}),
+    (
+        "db.conn_refused_by_context",
+        "db_conn_refused",
+        "ping mysql: dial tcp 10.1.2.3:13306: connect: connection refused",
+        {},
+    ),
     (
         "net.conn_refused",
         "conn_refused",
