@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from kapacitor_waits import poll
 
 from errloop.deploy.generate import dashboards as dash
 from errloop.deploy.generate import generate
@@ -135,15 +136,6 @@ def series(cfg: StackConfig, q: str) -> list[dict[str, Any]]:
         assert "error" not in result, (q, result["error"])
         found += result.get("series", [])
     return found
-
-
-def poll(fn: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(every)
 
 
 @dataclass

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from kapacitor_waits import poll, topic_levels
 
 from errloop.deploy.generate import decide_task_id, decide_topic, generate
 from errloop.deploy.kapacitor import KapacitorClient
@@ -65,22 +66,6 @@ spec:
 def client(tick_stack: StackConfig) -> Iterator[KapacitorClient]:
     with KapacitorClient(tick_stack.kapacitor_url) as c:
         yield c
-
-
-def poll(fn: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(every)
-
-
-def topic_events(cfg: StackConfig, topic: str) -> dict[str, str]:
-    resp = httpx.get(f"{cfg.kapacitor_url}/kapacitor/v1/alerts/topics/{topic}/events")
-    if resp.status_code == 404:
-        return {}
-    return {e["id"]: e["state"]["level"] for e in resp.json().get("events", [])}
 
 
 def decisions(cfg: StackConfig) -> list[dict[str, Any]]:
@@ -135,12 +120,12 @@ def test_the_tree_decides_in_kapacitor_as_decide_does(
         cb = "errloop:decide-test:decide-0:"
         fb = "errloop:decide-test:decide-1:"
         want = {cb + "slow": "CRITICAL", fb + "failing": "CRITICAL", cb + "recovering": "CRITICAL"}
-        seen = poll(lambda: (e := topic_events(tick_stack, topic)) and want.items() <= e.items() and e, timeout=30)
-        assert seen, f"decisions not taken: {topic_events(tick_stack, topic)}"
+        seen = poll(lambda: (e := topic_levels(tick_stack, topic)) and want.items() <= e.items() and e, timeout=30)
+        assert seen, f"decisions not taken: {topic_levels(tick_stack, topic)}"
         # recovering's 10 s window holds only fast requests some 15 s after the start: the decision is withdrawn
-        withdrawn = poll(lambda: topic_events(tick_stack, topic).get(cb + "recovering") == "OK", timeout=40)
-        assert withdrawn, topic_events(tick_stack, topic)
-        events = topic_events(tick_stack, topic)
+        withdrawn = poll(lambda: topic_levels(tick_stack, topic).get(cb + "recovering") == "OK", timeout=40)
+        assert withdrawn, topic_levels(tick_stack, topic)
+        events = topic_levels(tick_stack, topic)
         fired = {k for k, v in events.items() if v != "OK"}
         assert fired == {cb + "slow", fb + "failing"}, events  # fine: nothing; slow: no fallback (else branch)
         rows = poll(

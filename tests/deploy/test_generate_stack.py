@@ -10,12 +10,13 @@ become errors_total and error_duration_ms percentiles in errloop_metrics.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from kapacitor_waits import poll, topic_levels
 
 from errloop.deploy.generate import (
     BURN_RATE,
@@ -66,15 +67,6 @@ def client(tick_stack: StackConfig) -> Iterator[KapacitorClient]:
         yield c
 
 
-def poll(fn: Callable[[], Any], timeout: float = 45.0, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(every)
-
-
 def test_every_generated_script_is_accepted_and_executes(
     client: KapacitorClient, tick_stack: StackConfig, tmp_path: Path
 ) -> None:
@@ -113,13 +105,6 @@ def _write_influx(cfg: StackConfig, db: str, lines: list[str]) -> None:
         assert resp.status_code == 204, resp.text
 
 
-def _events(cfg: StackConfig, topic: str) -> dict[str, str]:
-    resp = httpx.get(f"{cfg.kapacitor_url}/kapacitor/v1/alerts/topics/{topic}/events")
-    if resp.status_code == 404:
-        return {}
-    return {e["id"]: e["state"]["level"] for e in resp.json().get("events", [])}
-
-
 def test_a_burn_above_the_factor_fires_and_a_quiet_service_does_not_page(
     client: KapacitorClient, tick_stack: StackConfig, tmp_path: Path
 ) -> None:
@@ -156,10 +141,10 @@ def test_a_burn_above_the_factor_fires_and_a_quiet_service_does_not_page(
             # SLI deviation: 10 % bad over the last 10 s, above the 1 % the objective allows (info)
             "errloop:gen-burn:sli-success:busy": "INFO",
         }
-        got = poll(lambda: (e := _events(tick_stack, topic)) and expected.items() <= e.items() and e, timeout=60)
-        assert got, f"the expected SLO alerts did not fire: {_events(tick_stack, topic)}"
+        got = poll(lambda: (e := topic_levels(tick_stack, topic)) and expected.items() <= e.items() and e, timeout=60)
+        assert got, f"the expected SLO alerts did not fire: {topic_levels(tick_stack, topic)}"
         time.sleep(11)  # one more query tick: every service has been evaluated at least twice
-        got = _events(tick_stack, topic)
+        got = topic_levels(tick_stack, topic)
         fired = {k: v for k, v in got.items() if v != "OK"}
         assert expected.items() <= fired.items(), got
         assert "errloop:gen-burn:slo-success:2m:busy" not in fired, got  # 10x is below the 1h/5m pair's 14.4

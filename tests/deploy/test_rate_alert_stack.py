@@ -6,12 +6,12 @@ rate on too few requests does not (min_requests)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from kapacitor_waits import poll, topic_states
 
 from errloop.deploy.generate import generate, rate_task_id, rate_topic
 from errloop.deploy.kapacitor import KapacitorClient
@@ -44,22 +44,6 @@ spec:
 def client(tick_stack: StackConfig) -> Iterator[KapacitorClient]:
     with KapacitorClient(tick_stack.kapacitor_url) as c:
         yield c
-
-
-def poll(fn: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(every)
-
-
-def topic_events(cfg: StackConfig, topic: str) -> dict[str, dict[str, Any]]:
-    resp = httpx.get(f"{cfg.kapacitor_url}/kapacitor/v1/alerts/topics/{topic}/events")
-    if resp.status_code == 404:
-        return {}
-    return {e["id"]: e["state"] for e in resp.json().get("events", [])}
 
 
 def test_a_rate_alert_fires_on_errors_per_request_and_not_without_errors_or_requests(
@@ -104,14 +88,14 @@ def test_a_rate_alert_fires_on_errors_per_request_and_not_without_errors_or_requ
         got = client.wait_executing(tid, timeout=20)
         assert got["type"] == "batch" and not got["error"], got
         hot = "errloop:rate-test:a1:rate:rt-hot"
-        fired = poll(lambda: topic_events(tick_stack, topic).get(hot, {}).get("level") == "WARNING", timeout=30)
-        assert fired, topic_events(tick_stack, topic)
+        fired = poll(lambda: topic_states(tick_stack, topic).get(hot, {}).get("level") == "WARNING", timeout=30)
+        assert fired, topic_states(tick_stack, topic)
         # rt-recovering's window holds no db timeouts some 15 s after the start: a rate of 0, since the
         # join fills the errors side it does not get (without the fill the alert would stay up)
         recovering = "errloop:rate-test:a1:rate:rt-recovering"
-        back = poll(lambda: topic_events(tick_stack, topic).get(recovering, {}).get("level") == "OK", timeout=40)
-        assert back, topic_events(tick_stack, topic)
-        events_now = topic_events(tick_stack, topic)
+        back = poll(lambda: topic_states(tick_stack, topic).get(recovering, {}).get("level") == "OK", timeout=40)
+        assert back, topic_states(tick_stack, topic)
+        events_now = topic_states(tick_stack, topic)
         assert {k for k, v in events_now.items() if v["level"] != "OK"} == {hot}, events_now
         # 20 % of requests are db timeouts
         assert "error rate 20.00% (category in ['db_timeout', 'io_timeout']" in events_now[hot]["message"]
