@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from errloop.rules.decision import TreeNode
 from errloop.rules.located import SpecError
 from errloop.rules.policy import bundled_policy_paths
 
@@ -66,6 +67,16 @@ def cmd_telegraf(a: argparse.Namespace) -> int:
     return plugin.main(a.config)
 
 
+def _tree_form(tree: Sequence[TreeNode]) -> str:
+    """How the generator deploys a tree: as TICKscript, or not yet (facts of single events)."""
+    from errloop.deploy.generate.decide import unsupported_facts
+
+    unsupported = unsupported_facts(tree)
+    if not unsupported:
+        return "compiles to a TICKscript decision task"
+    return f"tests {', '.join(unsupported)}: needs the decision UDF, not built yet, no task is generated"
+
+
 def cmd_validate(a: argparse.Namespace) -> int:
     """Policies and stand-alone decision trees (a file holding only a YAML list of nodes)."""
     from errloop.deploy.install import load_policies
@@ -81,10 +92,12 @@ def cmd_validate(a: argparse.Namespace) -> int:
             root = parse(text, name)
             if root is not None and root.kind == "seq":
                 tree = load_tree(text, name)
-                ok.append(f"{name}: ok (decision tree, {len(tree)} top-level node(s))")
+                form = _tree_form(tree)
+                ok.append(f"{name}: ok (decision tree, {len(tree)} top-level node(s); {form})")
             else:
                 policy = load_policies([path])[0]
-                ok.append(f"{name}: ok (policy {policy.name})")
+                form = f"; its decision tree: {_tree_form(policy.decision)}" if policy.decision else ""
+                ok.append(f"{name}: ok (policy {policy.name}{form})")
         except SpecError as e:
             problems += e.problems
         except (OSError, UnicodeDecodeError) as e:

@@ -110,7 +110,11 @@ def test_validate_accepts_a_tree_file_and_reports_a_broken_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli(["validate", str(TREE)]) == 0
-    assert "decision tree, 1 top-level node(s)" in capsys.readouterr().out
+    assert "decision tree, 1 top-level node(s); compiles to a TICKscript decision task" in capsys.readouterr().out
+    events = tmp_path / "events.yaml"  # a tree over facts of single events: valid, but no task yet
+    events.write_text(SEED_FRAGMENT.replace("field: latency_p99", "field: http_status").replace("800", "499"))
+    assert cli(["validate", str(events)]) == 0
+    assert "tests http_status: needs the decision UDF" in capsys.readouterr().out
     broken = tmp_path / "broken.yaml"
     broken.write_text(SEED_FRAGMENT.replace("value: 800", "value: fast"))
     assert cli(["validate", str(broken)]) == 1
