@@ -36,6 +36,20 @@ KIND = "Policy"
 
 NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 SERVICE = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# spec.service: one service, "*" (every service) or a glob of names ("payments-*", "*-api")
+SERVICE_SELECTOR = re.compile(r"\*|[A-Za-z0-9*][A-Za-z0-9_.*-]{0,127}")
+
+
+def service_pattern(service: str) -> str | None:
+    """The anchored regex of a glob selector (``payments-*`` → ``^payments\\-.*$``); None for a name or "*".
+
+    The selector's alphabet has no ``/``, so the regex can sit between slashes in TICKscript and InfluxQL.
+    """
+    if service == "*" or "*" not in service:
+        return None
+    return "^" + ".*".join(re.escape(part) for part in service.split("*")) + "$"
+
+
 CATEGORY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]{0,63})(?::-([^}]*))?\}")
 PATH = re.compile(r"[^\x00-\x1f\x7f]{1,4096}")
@@ -240,7 +254,7 @@ def _policy(c: Checker, root: Node) -> Policy | None:
     spec = c.mapping(top.get("spec"), SPEC_KEYS, {"service"})
     if spec is None:
         return None
-    service = c.string(spec.get("service"), SERVICE, "service name")
+    service = c.string(spec.get("service"), SERVICE_SELECTOR, "service name or glob")
     rules = "default"
     classify = c.mapping(spec.get("classify"), {"rules", "sampling"})
     if classify is not None and classify.get("rules") is not None:

@@ -27,7 +27,7 @@ from errloop.deploy.generate.tick import (
 )
 from errloop.rules import contract
 from errloop.rules.decision import facts_used
-from errloop.rules.policy import ENV_REF, SLACK_CHANNEL, SLO, AlertSpec, Notify, Policy
+from errloop.rules.policy import ENV_REF, SLACK_CHANNEL, SLO, AlertSpec, Notify, Policy, service_pattern
 
 DEFAULT_SERVE_URL = "http://127.0.0.1:9100"
 SERVE_HANDLER_ID = "errloop-serve"
@@ -212,8 +212,8 @@ def rate_tickscript(policy: Policy, source_name: str) -> str:
     for i, a in enumerate(policy.alerts):
         if not a.is_rate:
             continue
-        req_where = [] if policy.service == "*" else [f"{iql_ident(m.service_tag)} = {iql_str(policy.service)}"]
-        err_where = [] if policy.service == "*" else [f"{iql_ident('service')} = {iql_str(policy.service)}"]
+        req_where = _iql_service(policy, m.service_tag)
+        err_where = _iql_service(policy, "service")
         err_where += _iql_selector(a)
         # every name and value below passed iql_ident / iql_str (refused if it cannot be quoted)
         requests_q = f"SELECT sum({iql_ident(m.requests_field)}) AS {iql_ident('requests')} FROM {source}"  # noqa: S608
@@ -305,7 +305,22 @@ def _tag(name: str) -> str:
 
 
 def _service_where(policy: Policy) -> TickSafe | None:
-    return None if policy.service == "*" else TickSafe(f'"service" == {tick_str(policy.service)}')
+    if policy.service == "*":
+        return None
+    pattern = service_pattern(policy.service)
+    if pattern is not None:  # the selector's alphabet has no "/": the regex stays inside its slashes
+        return TickSafe(f'"service" =~ /{pattern}/')
+    return TickSafe(f'"service" == {tick_str(policy.service)}')
+
+
+def _iql_service(policy: Policy, tag: str) -> list[str]:
+    """The InfluxQL condition selecting the policy's services on ``tag`` (none for "*")."""
+    if policy.service == "*":
+        return []
+    pattern = service_pattern(policy.service)
+    if pattern is not None:
+        return [f"{iql_ident(tag)} =~ /{pattern}/"]
+    return [f"{iql_ident(tag)} = {iql_str(policy.service)}"]
 
 
 METRICS_TEMPLATE_ID = "errloop.metrics"  # a dot: no policy task id has one
@@ -367,7 +382,7 @@ def slo_tickscript(policy: Policy, source_name: str) -> str:
     slo, m = policy.slo, policy.metrics
     assert slo is not None
     source = f"{iql_ident(m.database)}.{iql_ident(m.retention_policy)}.{iql_ident(m.measurement)}"
-    where = [] if policy.service == "*" else [f"{iql_ident(m.service_tag)} = {iql_str(policy.service)}"]
+    where = _iql_service(policy, m.service_tag)
 
     def query(select: str, extra: Sequence[str] = ()) -> str:
         conds = [*where, *extra]
@@ -482,7 +497,7 @@ def decide_tickscript(policy: Policy, source_name: str) -> str:
     """The batch task taking the decisions of a tree over request metrics (see deploy/generate/decide.py)."""
     m = policy.metrics
     source = f"{iql_ident(m.database)}.{iql_ident(m.retention_policy)}.{iql_ident(m.measurement)}"
-    where = "" if policy.service == "*" else f" WHERE {iql_ident(m.service_tag)} = {iql_str(policy.service)}"
+    where = "".join(f" WHERE {cond}" for cond in _iql_service(policy, m.service_tag))
     selects = [
         f"sum({iql_ident(m.requests_field)}) AS {iql_ident('requests')}",
         f"sum({iql_ident(m.errors_field)}) AS {iql_ident('errors')}",

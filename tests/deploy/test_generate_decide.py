@@ -237,3 +237,38 @@ def test_bad_rate_alerts_are_refused_with_their_place(alert: str, message: str) 
     with pytest.raises(SpecError) as e:
         load_policy(RATE_POLICY.replace("ALERTS", f"    - {alert}\n"), "r.yaml")
     assert message in str(e.value) and "r.yaml:8:" in str(e.value), str(e.value)
+
+
+GLOB_POLICY = """apiVersion: errloop/v1
+kind: Policy
+metadata: {name: globbed}
+spec:
+  service: SERVICE
+  metrics: {database: prom, measurement: http_server, tags: {service: app}}
+  slo: {window: 1d, success_rate: 99.9}
+  alerts:
+    - {threshold: 3, window: 1m}
+    - {rate: 5%, window: 5m}
+  decision:
+    - {type: condition, field: qps, op: '>', value: 100, then: [{type: action, name: rate-limit, config: {qps: 100}}]}
+"""
+
+
+def test_a_glob_selects_services_by_regex_in_every_task_and_dashboard() -> None:
+    from errloop.deploy.generate import dashboards as dash
+
+    p = load_policy(GLOB_POLICY.replace("SERVICE", "'pay-*.v2'"), "g.yaml")
+    scripts = {t.id: t.script for t in generate([p]).tasks}
+    regex = r"/^pay\-.*\.v2$/"
+    assert f'.where(lambda: "service" =~ {regex})' in scripts["errloop-globbed"]
+    assert f'var service_filter = lambda: "service" =~ {regex}' in scripts["errloop-globbed-metrics"]
+    for tid in ("errloop-globbed-slo", "errloop-globbed-decide", "errloop-globbed-rate"):
+        assert f'"app" =~ {regex}' in scripts[tid], tid
+    assert f'"service" =~ {regex}' in scripts["errloop-globbed-rate"]  # the classified errors' side
+    [(name, board)] = dash.dashboards([p]).items()
+    assert name == "dashboards/pay-_any_.v2.json" and board["templates"], board["name"]
+    assert board["name"] == "errloop · pay-*.v2"
+    # a glob is made of a service name's letters and "*" only: no slash can close the regex
+    for bad in ("'pay/*'", "'pay-*/ OR 1'", "'*/'"):
+        with pytest.raises(SpecError):
+            load_policy(GLOB_POLICY.replace("SERVICE", bad), "g.yaml")

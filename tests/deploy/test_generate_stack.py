@@ -74,12 +74,13 @@ def test_every_generated_script_is_accepted_and_executes(
         *load_policies(bundled_policy_paths()),
         slo_policy(tmp_path, "gen-month", "telegraf", "30d", service="orders"),
         slo_policy(tmp_path, "gen-day", "telegraf", "1d"),
+        slo_policy(tmp_path, "gen-glob", "telegraf", "1d", service="check*-v2"),  # a glob: regexes everywhere
     ]
     bundle = generate(policies)
     kinds = {t.id.rsplit("-", 1)[-1] for t in bundle.tasks}
     assert {"metrics", "slo"} <= kinds
     slo_ids = {slo_task_id(p) for p in policies if p.slo is not None}
-    assert len(slo_ids) == 3  # the bundled example and the two above
+    assert len(slo_ids) == 4  # the bundled example and the three above
     defined = []
     try:
         for task in bundle.tasks:

@@ -26,7 +26,8 @@ POLICY = """apiVersion: errloop/v1
 kind: Policy
 metadata: {name: rate-test}
 spec:
-  service: '*'
+  # a glob: every rt-* service (the regex reaches both queries)
+  service: 'rt-*'
   metrics: {database: DATABASE, measurement: http_requests}
   alerts:
     - when: {category: [db_timeout]}
