@@ -80,7 +80,7 @@ def test_info_declares_the_options(udf: UdfProcess) -> None:
 
 def test_points_come_out_enriched_with_the_engines_classification(udf: UdfProcess) -> None:
     sent = [
-        event_point(T0 + 1, "dial tcp 10.0.0.7:5432: connect: connection refused", "fpA"),
+        event_point(T0 + 1, "dial tcp 10.0.0.7:8080: connect: connection refused", "fpA"),
         event_point(T0 + 2, "runtime error: invalid memory address or nil pointer dereference", "fpB"),
         event_point(T0 + 3, "something nobody has a rule for", "fpA"),
         event_point(T0 + 4, "connection refused", None),
