@@ -4,12 +4,16 @@ Format (``version`` 1)::
 
     {"version": 1, "files": [{"path": "/var/log/app.log", "dev": 2049, "ino": 131,
       "offset": 18234, "head_len": 1024, "head": "<blake2b hex of the first head_len bytes>",
-      "retired": false}]}
+      "retired": false, "floor_ns": 0}]}
 
 ``offset`` is the end of the last line that was written to stdout and flushed; bytes
 after it (a partial line, lines not yet confirmed) are read again after a restart.
 ``retired`` marks a file already rotated away (still read to its end); ``path`` is then the
 name it was followed under. Files written before ``retired`` existed load as not retired.
+``floor_ns`` (0: none) is set while the content of a followed file is unknown (just truncated by a
+copytruncate, or empty): rotated copies beside it last written at or after that time (ns since the
+epoch) may hold generations never read, and are looked for after a restart too. Files written before
+``floor_ns`` existed load with 0.
 The file is written to a temporary file in the same directory, fsynced, renamed over
 the old one, and the directory is fsynced: a crash leaves the old or the new version,
 never a torn one.
@@ -40,6 +44,7 @@ class FileOffset:
     head_len: int = 0
     head: str = ""
     retired: bool = False
+    floor_ns: int = 0
 
 
 class OffsetStore:
@@ -71,6 +76,7 @@ class OffsetStore:
                     head_len=int(e.get("head_len", 0)),
                     head=str(e.get("head", "")),
                     retired=bool(e.get("retired", False)),
+                    floor_ns=int(e.get("floor_ns", 0)),
                 )
                 for e in doc["files"]
             ]

@@ -18,13 +18,19 @@ Behaviour (each point is tested in tests/telegraf/test_errlog_tailer.py):
 - **Rotation**: rename-and-create (the path shows another inode, or is gone) keeps the
   old file open and reads it until it has not grown for ``rotate_wait_s``; a final
   line without newline is then delivered too. copytruncate (same inode, size below our
-  position, or the first bytes changed) reads the copy beside the file (same first
-  bytes, at least as long as our position) on from our position, then the file again
-  from 0. Each counts one rotation.
+  position, or the first bytes changed — also when a read found them changed) reads the
+  copy beside the file (same first bytes, newest first; at least as long as our position,
+  else the newest shorter one: lines read between the copy and the truncate) on from our
+  position, then the file again from 0. Each counts one rotation.
 - **Unseen generations**: at a rotation (and at a start that finds the saved file moved
   or truncated), rotated siblings (``app.log.N``, ``app.log-…``; not compressed) last
   written after the followed generation and not followed yet are read from 0 under the
   path's name (``recovered`` counts them): they came and went between two looks.
+  While the file's content is unknown (just truncated, or empty) a floor time is kept
+  (and saved): once the file has data, siblings last written since then are read first,
+  so a generation written and copied away before errlog read a byte of it is not lost.
+  First bytes are compared on the very file listed (opened, inode checked): a name
+  shifted by logrotate meanwhile makes errlog list again.
 - **Positions**: :meth:`Tailer.poll` returns lines; :meth:`Tailer.commit` declares
   them delivered (the shim calls it after the batch is on stdout) and saves positions
   at most every ``save_interval_s``; :meth:`Tailer.close` saves the delivered
@@ -88,8 +94,10 @@ class _Tracked:
     size_seen: int = -1
     last_growth: float = 0.0
     retired_at: float | None = None
-    empty_mtime_ns: int = -1  # its mtime when last seen empty
     mtime_seen: int = -1
+    # while what the watched file holds is unknown (just truncated, or seen empty): rotated copies
+    # last written at or after this may hold generations never seen; looked for once it has data
+    floor_ns: int | None = None
 
 
 def _hash(data: bytes) -> str:
@@ -141,7 +149,7 @@ class Tailer:
         # live files resumed on a weak identity (fewer than HEAD_BYTES known): (path, source)
         self._weak: list[tuple[str, str]] = []
         self._unresolved: list[FileOffset] = []  # saved files not found where they were
-        self._done: dict[FileKey, str] = {}  # closed files: key → head hash
+        self._done: dict[FileKey, tuple[int, str]] = {}  # closed files: key → (head length, head hash)
         self._gone: dict[str, tuple[str, int, float]] = {}  # vanished path → (source, mtime_ns, since)
         self.recovered = 0  # rotated files found and read that were never seen at their path
         if store is not None:
@@ -158,10 +166,16 @@ class Tailer:
             self._next_discover = now + self.discover_interval_s
         self._check_paths(now)
         out: list[Line] = []
-        for tracked in sorted(self._files.values(), key=lambda t: t.retired_at is None):
-            if len(out) >= self.max_batch_lines:
+        done: set[FileKey] = set()
+        while len(out) < self.max_batch_lines:  # again for files found while reading (see _look_for_unseen)
+            todo = [t for t in self._files.values() if t.key not in done]
+            if not todo:
                 break
-            self._read(tracked, out, now)
+            for tracked in sorted(todo, key=lambda t: t.retired_at is None):
+                if len(out) >= self.max_batch_lines:
+                    break
+                done.add(tracked.key)
+                self._read(tracked, out, now)
         self._retire_idle(now, out)
         return out
 
@@ -178,6 +192,7 @@ class Tailer:
                 head_len=t.head_len,
                 head=t.head,
                 retired=t.path is None,
+                floor_ns=t.floor_ns or 0,
             )
             for t in self._files.values()
         ]
@@ -287,25 +302,33 @@ class Tailer:
             st = os.stat(entry.path)
         except OSError:
             return False
-        return (st.st_dev, st.st_ino) == (entry.dev, entry.ino) and self._path_head_matches(
-            entry.path, entry.head_len, entry.head
-        )
+        key = (entry.dev, entry.ino)
+        return (st.st_dev, st.st_ino) == key and self._key_head_matches(
+            entry.path, key, entry.head_len, entry.head
+        ) is True
 
     def _locate(self, entry: FileOffset) -> tuple[str, os.stat_result] | None:
-        copies: list[tuple[str, os.stat_result]] = []
-        for path, st in self._siblings(entry.path, rotated_only=False):
-            key = (st.st_dev, st.st_ino)
-            if key in self._files:
-                continue
-            if key == (entry.dev, entry.ino):
-                if st.st_size >= entry.offset and self._path_head_matches(path, entry.head_len, entry.head):
+        """The saved file beside its path: by inode, else a rotated copy with its first bytes (newest)."""
+        for _ in range(5):
+            copies: list[tuple[str, os.stat_result]] = []
+            shifted = False
+            for path, st in self._siblings(entry.path, rotated_only=False):
+                key = (st.st_dev, st.st_ino)
+                if key in self._files or st.st_size < entry.offset:
+                    continue
+                same = key == (entry.dev, entry.ino)
+                if not same and (entry.head_len <= 0 or not self._is_rotated_name(entry.path, path)):
+                    continue
+                matches = self._key_head_matches(path, key, entry.head_len, entry.head)
+                if matches is None:
+                    shifted = True  # a name changed its file while we looked: list again
+                    break
+                if matches and same:
                     return path, st
-                continue
-            if entry.head_len > 0 and st.st_size >= entry.offset and self._is_rotated_name(entry.path, path):
-                if self._path_head_matches(path, entry.head_len, entry.head):
+                if matches:
                     copies.append((path, st))
-        if copies:
-            return max(copies, key=lambda c: c[1].st_mtime_ns)
+            if not shifted:
+                return max(copies, key=lambda c: c[1].st_mtime_ns) if copies else None
         return None
 
     @staticmethod
@@ -356,49 +379,94 @@ class Tailer:
         out.sort(key=lambda c: (c[1].st_mtime_ns, c[0]))
         return out
 
-    def _path_head_matches(self, path: str, head_len: int, head: str) -> bool:
+    @staticmethod
+    def _open_key(path: str, key: FileKey) -> int | None:
+        """A descriptor of ``path`` if it still holds the file ``key`` (None: renamed away or gone since listed)."""
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError:
-            return False
+            return None
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != key:
+            os.close(fd)
+            return None
+        return fd
+
+    def _key_head_matches(self, path: str, key: FileKey, head_len: int, head: str) -> bool | None:
+        """Whether the file ``key`` listed at ``path`` starts with ``head``; None when ``path`` holds another
+        file by now (a rotation shifting names while we look: the caller lists again). Checking by name
+        alone would compare the head of the file shifted into that name, and take a copy for another."""
+        fd = self._open_key(path, key)
+        if fd is None:
+            return None
         try:
             return self._head_matches(fd, head_len, head)
         finally:
             os.close(fd)
 
-    def _catch_up(self, path: str, source: str, after_ns: int, now: float) -> None:
+    def _skip_sibling(self, candidate: str, key: FileKey, size: int, live: _Tracked | None) -> bool | None:
+        """A rotated sibling not to read: read and closed already, empty, or a copy (perhaps still being
+        written) of the generation ``path`` holds and we read (the copytruncate step reads it on when the
+        truncation comes). None: the name holds another file by now."""
+        fd = self._open_key(candidate, key)
+        if fd is None:
+            return None
+        try:
+            done = self._done.get(key)
+            if done is not None and self._head_matches(fd, *done):
+                return True
+            if size == 0:
+                return True
+            return live is not None and live.head_len > 0 and self._head_matches(fd, live.head_len, live.head)
+        finally:
+            os.close(fd)
+
+    def _catch_up(self, path: str, source: str, after_ns: int, now: float) -> int:
         """Read the rotated files beside ``path`` last written at or after ``after_ns`` that we do not
-        follow: generations that came and were rotated away between two looks (or while we were down)."""
+        follow: generations that came and were rotated away between two looks (or while we were down).
+        Returns how many were found."""
         live_key = self._by_path.get(path)
         live = self._files.get(live_key) if live_key is not None else None
         if live is not None:
             self._update_head(live)  # what it holds now; a copy of that is read when its truncation is seen
+        found = 0
         for _ in range(5):
             moved = False
             for candidate, st in self._siblings(path):
                 key = (st.st_dev, st.st_ino)
                 if st.st_mtime_ns < after_ns or key in self._files:
                     continue
-                done_head = self._done.get(key)
-                if done_head is not None and self._path_head_matches(candidate, HEAD_BYTES, done_head):
+                skip = self._skip_sibling(candidate, key, st.st_size, live)
+                if skip:
                     continue
-                if st.st_size == 0 or (
-                    live is not None
-                    and live.head_len > 0
-                    and self._path_head_matches(candidate, live.head_len, live.head)
-                ):
-                    # empty, or a copy (perhaps still being written) of the generation ``path``
-                    # holds and we read: the copytruncate step reads it on when the truncation comes
-                    continue
-                tracked = self._open(candidate, now, first=False, watch=False, source=source, resume=None, expect=key)
+                tracked = None
+                if skip is not None:
+                    tracked = self._open(
+                        candidate, now, first=False, watch=False, source=source, resume=None, expect=key
+                    )
                 if tracked is None:
                     moved = True  # renamed again since we listed it: list again
                     continue
                 tracked.retired_at = now
                 self.recovered += 1
+                found += 1
                 log.info("%s was rotated before errlog saw it at %s; reading it", candidate, path)
             if not moved:
-                return
+                break
+        return found
+
+    def _look_for_unseen(self, tracked: _Tracked, now: float) -> int:
+        """Read what was rotated away since ``tracked.floor_ns`` (see :class:`_Tracked`); the floor is
+        dropped once the watched file's head is known (a copy of it is then found by that head)."""
+        if tracked.floor_ns is None or tracked.path is None:
+            return 0
+        found = self._catch_up(tracked.path, tracked.source, tracked.floor_ns, now)
+        if tracked.head_len > 0:
+            tracked.floor_ns = None
+        return found
 
     def _open(
         self,
@@ -452,6 +520,8 @@ class Tailer:
         )
         if entry is not None and start == entry.offset:
             tracked.head_len, tracked.head = entry.head_len, entry.head
+            if entry.floor_ns > 0 and watch:
+                tracked.floor_ns = entry.floor_ns
         self._files[key] = tracked
         if watch:
             self._by_path[path] = key
@@ -552,10 +622,6 @@ class Tailer:
                     self._gone[path] = (tracked.source, mtime_ns, now)
                 self._catch_up(path, tracked.source, mtime_ns, now)
                 continue
-            if tracked.size_seen == 0 and st.st_size > 0 and tracked.empty_mtime_ns >= 0:
-                # seen empty, now not: a whole generation may have been written and copied away
-                # (copytruncate) in between, with nothing left to tell its truncation by
-                self._catch_up(path, tracked.source, tracked.empty_mtime_ns + 1, now)
             if st.st_size < tracked.pos or (
                 (st.st_size != tracked.size_seen or st.st_mtime_ns != tracked.mtime_seen)
                 and not self._head_matches(tracked.fd, tracked.head_len, tracked.head)
@@ -563,21 +629,39 @@ class Tailer:
                 self.rotations += 1
                 self._truncated(path, tracked, now)
 
+    def _find_copy(self, path: str, tracked: _Tracked) -> tuple[tuple[str, os.stat_result] | None, bool]:
+        """The copy of the generation ``tracked`` was reading (its first bytes), newest first; and whether
+        to list again (a name changed its file while we looked). A copy shorter than our position is
+        taken when no other is: the lines written between the copy and the truncation were read from
+        the file itself (they are in no file now)."""
+        short = None
+        for candidate, st in reversed(self._siblings(path)):
+            key = (st.st_dev, st.st_ino)
+            if key in self._files or st.st_size < tracked.head_len:
+                continue
+            matches = self._key_head_matches(candidate, key, tracked.head_len, tracked.head)
+            if matches is None:
+                return None, True
+            if not matches:
+                continue
+            if st.st_size >= tracked.pos:
+                return (candidate, st), False
+            if short is None:
+                short = candidate, st
+        return short, False
+
     def _truncated(self, path: str, tracked: _Tracked, now: float) -> None:
         """copytruncate: go on reading the copy (``app.log.1``) from our position, read any
         generation copied away since, and read the file again from its start."""
         copy = None
         moved: _Tracked | None = None
         for _ in range(5) if tracked.head_len > 0 else ():
-            for candidate, st in reversed(self._siblings(path)):
-                key = (st.st_dev, st.st_ino)
-                if key in self._files or st.st_size < tracked.pos:
-                    continue
-                if self._path_head_matches(candidate, tracked.head_len, tracked.head):
-                    copy = candidate, st
-                    break
+            copy, relist = self._find_copy(path, tracked)
             if copy is None:
+                if relist:
+                    continue
                 break
+            key = (copy[1].st_dev, copy[1].st_ino)
             moved = self._open(copy[0], now, first=False, watch=False, source=tracked.source, resume=None, expect=key)
             if moved is not None:
                 break
@@ -604,21 +688,28 @@ class Tailer:
         tracked.kept = b""
         tracked.head_len, tracked.head = 0, ""
         tracked.size_seen = -1
-        if copy is not None:  # generations copied away after ours, before what the file holds now
-            self._catch_up(path, tracked.source, copy[1].st_mtime_ns, now)
+        # generations copied away after ours (after our last look when no copy is found), before what
+        # the file holds now; looked for now and, while the file is empty, again once it is written
+        if copy is not None:
+            tracked.floor_ns = copy[1].st_mtime_ns
+        elif tracked.mtime_seen >= 0:
+            tracked.floor_ns = tracked.mtime_seen + 1
+        self._look_for_unseen(tracked, now)
 
     # -- reading -------------------------------------------------------------------------
-    def _update_head(self, tracked: _Tracked) -> None:
+    def _update_head(self, tracked: _Tracked) -> bool:
+        """Extend the known head to HEAD_BYTES; False when the file no longer starts with it."""
         if tracked.head_len >= HEAD_BYTES:
-            return
+            return self._head_matches(tracked.fd, tracked.head_len, tracked.head)
         try:
             data = os.pread(tracked.fd, HEAD_BYTES, 0)
         except OSError:
-            return
+            return True
         if tracked.head_len > 0 and (len(data) < tracked.head_len or _hash(data[: tracked.head_len]) != tracked.head):
-            return  # truncated since we looked: keep the old head so that _check_paths sees it
+            return False  # truncated since we looked: keep the old head so that _check_paths sees it
         if len(data) > tracked.head_len:
             tracked.head_len, tracked.head = len(data), _hash(data)
+        return True
 
     def _read(self, tracked: _Tracked, out: list[Line], now: float) -> None:
         try:
@@ -628,11 +719,20 @@ class Tailer:
         size = st.st_size
         tracked.mtime_seen = st.st_mtime_ns
         if size != tracked.size_seen:
-            if size == 0:
-                tracked.empty_mtime_ns = st.st_mtime_ns
             tracked.size_seen = size
             tracked.last_growth = now
-            self._update_head(tracked)
+            if not self._update_head(tracked) and tracked.path is not None:
+                # truncated since _check_paths looked: it finds that next time (not by the size and
+                # time, which may not change again when the writer goes quiet)
+                tracked.size_seen = -1
+                return
+        if tracked.path is not None and tracked.head_len == 0:
+            if size == 0 and tracked.floor_ns is None:
+                # empty: a whole generation may be written and copied away (copytruncate) before the
+                # next look, with nothing left in the file to tell its truncation by
+                tracked.floor_ns = st.st_mtime_ns + 1
+        elif tracked.floor_ns is not None and self._look_for_unseen(tracked, now):
+            return  # generations rotated away before what the file holds now: read them first
         before = len(out)
         read = 0
         while tracked.pos < size and len(out) < self.max_batch_lines:
@@ -644,7 +744,8 @@ class Tailer:
             if not chunk:
                 return
             if tracked.path is not None and not self._head_matches(tracked.fd, tracked.head_len, tracked.head):
-                return  # truncated (and written again) since _check_paths: the chunk may be new data
+                tracked.size_seen = -1  # truncated (and written again) since _check_paths: the chunk may be new data
+                return
             self._split(tracked, chunk, out)
             read += len(chunk)
             # one chunk per file per poll keeps the other files going, but always finish a line
@@ -700,8 +801,8 @@ class Tailer:
             self._remember_done(tracked)
 
     def _remember_done(self, tracked: _Tracked) -> None:
-        if tracked.head_len >= HEAD_BYTES:
-            self._done[tracked.key] = tracked.head
+        if tracked.head_len > 0:
+            self._done[tracked.key] = tracked.head_len, tracked.head
             while len(self._done) > DONE_MEMORY:
                 del self._done[next(iter(self._done))]
 

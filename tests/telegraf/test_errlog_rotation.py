@@ -132,6 +132,7 @@ class Plugin:
         self.err = open(stderr, "ab")
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
         self.lines: list[bytes] = []
+        self.cut = b""
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -145,6 +146,9 @@ class Plugin:
         rc = self.p.wait(timeout=30)
         self.reader.join(timeout=10)
         self.err.close()
+        if self.lines and not self.lines[-1].endswith(b"\n"):
+            # the shim gave up its last write (see below): a cut line Telegraf would reject
+            self.cut = self.lines.pop()
         return rc
 
     def kill(self) -> None:
@@ -167,22 +171,7 @@ def seqs_of(lines: list[bytes]) -> list[tuple[int, str, str]]:
     return out
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "rename",
-        "copytruncate",
-        pytest.param(
-            "logrotate",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known bug, open: with another thread copytruncating while the writer goes on, a busy machine "
-                "can make errlog miss 2 generations while it runs (seen in CI 2026-11-27: lost 8207-8603, no restart "
-                "involved; the loss at a restart is fixed, see test_errlog_rotation_units)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("kind", ["rename", "copytruncate", "logrotate"])
 def test_100_rotations_and_a_restart_lose_and_repeat_nothing(tmp_path: Path, kind: str) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -238,15 +227,24 @@ def test_100_rotations_and_a_restart_lose_and_repeat_nothing(tmp_path: Path, kin
     lost = sorted(set(writer.placed) - set(counts))
     duplicated = sorted(seq for seq, n in counts.items() if n > 1)
     window = TOTAL - len(writer.placed)  # lines in no file at all: logrotate's copy-to-truncate window
-    assert set(counts) <= set(writer.placed)
+    # errlog may have read some of those from app.log before the truncation: delivered, not invented
+    in_no_file = set(counts) - set(writer.placed)
+    assert kind == "logrotate" or not in_no_file
     print(
         f"{kind}: {TOTAL} lines, {writer.rotations} rotations: lost {len(lost)}, duplicated {len(duplicated)}"
-        f" (in no file, lost by the rotation itself: {window})"
+        f" (in no file, lost by the rotation itself: {window}, of which errlog read {len(in_no_file)} before)"
     )
+    # The shim gives up writing a batch when a stop came more than its stop timeout (4 s) before and
+    # the pipe is full: on a very busy machine the last batch at the SIGTERM is then cut (and sent
+    # again after the restart, as after a hard kill). That is the shim's, not the tailer's: say so.
+    gave_up = b"blocked past the stop timeout" in stderr.read_bytes()
     assert not lost and not duplicated, (
         f"{kind}: lost {len(lost)} (first {lost[:20]}), duplicated {len(duplicated)} (first {duplicated[:20]})"
+        + ("; the shim gave up its last write at the SIGTERM (stop timeout), cutting a line" if gave_up else "")
     )
     wrong_ids = [
-        seq for seq, eid, source in got if source != str(app) or eid != event_id(HOST, str(app), *writer.placed[seq])
+        seq
+        for seq, eid, source in got
+        if source != str(app) or (seq in writer.placed and eid != event_id(HOST, str(app), *writer.placed[seq]))
     ]
     assert not wrong_ids, f"{len(wrong_ids)} events without the id of their place in app.log, first {wrong_ids[:10]}"

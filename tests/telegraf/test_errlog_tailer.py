@@ -265,6 +265,16 @@ def test_offsets_file_is_atomic_and_damage_is_survived(tmp_path: Path) -> None:
     assert (tmp_path / "o" / "offsets.json.damaged").exists()
 
 
+def test_offsets_keep_the_floor_and_read_files_saved_without_it(tmp_path: Path) -> None:
+    store = OffsetStore(tmp_path / "offsets.json")
+    entries = [FileOffset("/a", 1, 2, 0, floor_ns=1_700_000_000_123_456_789), FileOffset("/b", 1, 3, 5, 5, "cd")]
+    store.save(entries)
+    assert store.load() == entries
+    old = {"version": 1, "files": [{"path": "/a", "dev": 1, "ino": 2, "offset": 7, "head_len": 7, "head": "x"}]}
+    (tmp_path / "offsets.json").write_text(json.dumps(old))
+    assert store.load() == [FileOffset("/a", 1, 2, 7, 7, "x", retired=False, floor_ns=0)]
+
+
 def test_unreadable_file_is_counted_once(tmp_path: Path, logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_open = os.open
 
