@@ -11,8 +11,10 @@ Triggers by ``signal`` mode (the ``signal`` key of ``[[inputs.execd]]``):
 A graceful stop comes from SIGTERM, SIGINT, SIGHUP (unless it is the trigger) or EOF on
 stdin (Telegraf closes stdin when it stops or reloads, then waits 5 s before SIGTERM).
 It runs one last ``gather`` so nothing read is left behind, writes it, calls
-``committed`` and ``close``. If the reader stays blocked at that point, the shim gives up
-after ``stop_timeout_s`` without ``committed`` (nothing is marked as delivered).
+``committed`` and ``close``. If the reader stops reading at that point, the shim gives up
+once it has taken nothing for ``stop_timeout_s`` (and the stop is that old), without
+``committed`` (nothing is marked as delivered); a reader that is slow but reading is waited
+for, so a busy machine does not turn a stop into repeated lines.
 A closed stdout (EPIPE) ends the loop at once: ``close`` without ``committed``.
 """
 
@@ -105,12 +107,16 @@ class _Loop:
 
     # -- one batch ----------------------------------------------------------------------
     def give_up(self) -> bool:
-        """Asked while the reader does not read: has a stop been requested and its grace passed?"""
+        """Asked while the reader does not read: has a stop been requested, its grace passed, and
+        the reader taken nothing for as long (a slow reader that still reads is waited for)?"""
         if self.watch_stdin and self.in_fd is not None:
             readable, _, _ = select.select([self.in_fd], [], [], 0)
             if readable:
                 self.read_stdin()
-        return bool(self.stop_reason) and time.monotonic() > self.stop_deadline
+        if not self.stop_reason:
+            return False
+        now = time.monotonic()
+        return now > self.stop_deadline and now > self.writer.last_progress + self.stop_timeout_s
 
     def cycle(self) -> bool:
         """One gather → write → committed; True when a non-empty batch went out."""

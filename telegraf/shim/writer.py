@@ -6,6 +6,7 @@ import errno
 import os
 import select
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 
@@ -39,6 +40,7 @@ class StdoutWriter:
         self.poll_s = poll_s
         self.bytes_written = 0
         self.lines_written = 0
+        self.last_progress = time.monotonic()  # when the reader last took bytes
         os.set_blocking(fd, False)
 
     def write_lines(self, lines: Sequence[str], give_up: Callable[[], bool] = lambda: False) -> bool:
@@ -67,6 +69,7 @@ class StdoutWriter:
                 raise
             view = view[n:]
             self.bytes_written += n
+            self.last_progress = time.monotonic()
         self.lines_written += len(lines)
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -141,6 +142,36 @@ def test_back_pressure_blocks_gathering_and_gives_up_at_stop() -> None:
     assert plugin.commits == 0 and plugin.closed
     assert "reader blocked" in result.reason
     assert 0.5 <= elapsed < 5
+
+
+def test_a_slow_reader_that_still_reads_is_waited_for_at_stop() -> None:
+    """The stop's grace counts from the reader's last progress, not from the stop: a busy
+    Telegraf that drains slowly gets the whole last batch (no cut line, no repeat after restart)."""
+    out_r, out_w = os.pipe()
+    in_r, in_w = os.pipe()
+    big = ["m s=" + '"' + "x" * 1000 + '"'] * 400  # ~400 KB: the pipe holds a fraction of it
+    plugin = FakePlugin([big])
+    got = bytearray()
+
+    def slow_reader() -> None:
+        os.close(in_w)  # Telegraf stops us at once, then reads slowly: 16 KiB every 20 ms (~1.3 s)
+        while True:
+            chunk = os.read(out_r, 16384)
+            if not chunk:
+                return
+            got.extend(chunk)
+            time.sleep(0.02)
+
+    reader = threading.Thread(target=slow_reader, daemon=True)
+    reader.start()
+    result = run(plugin, out_fd=out_w, in_fd=in_r, install_signals=False, interval_s=0.01, stop_timeout_s=0.3)
+    with contextlib.suppress(OSError):
+        os.close(out_w)  # the reader sees the end (run may have closed it already)
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert "reader blocked" not in result.reason, result.reason
+    assert plugin.commits >= 1 and plugin.closed
+    assert got.count(b"\n") == 400 and got.endswith(b'"\n')
 
 
 def test_signal_mode_must_be_known() -> None:
