@@ -77,7 +77,7 @@ def unwrap_once(data: bytes) -> _Piece | None:
         if m is not None:
             ts = iso_to_ns(m.group(1).decode("ascii"))
             return _Piece(m.group(4) or b"", ts, m.group(2).decode("ascii"), m.group(3) == b"P")
-    if b"| " in data[:160] or data.endswith(b"|"):
+    if data.find(b"| ", 0, 160) >= 0 or data.endswith(b"|"):  # "| " within the first 160 bytes
         m = _COMPOSE.match(data)
         if m is not None:
             inner = m.group(2)
@@ -149,6 +149,10 @@ class Unwrapper:
 
     def flush_all(self) -> list[Inner]:
         return [self._finish(s) for s in list(self._partial)]
+
+    def idle(self) -> bool:
+        """Whether no partial line waits (a line without a wrapper then passes through unchanged)."""
+        return not self._partial
 
     def held(self) -> dict[str, int]:
         """File → offset of the first piece of a partial line still waiting."""

@@ -57,20 +57,47 @@ DURATION_KEYS: Final = (
     "duration_us",
 )
 
+KNOWN_KEYS: Final = frozenset(
+    (
+        *SERVICE_KEYS,
+        *ERROR_TYPE_KEYS,
+        *TRACE_KEYS,
+        *SPAN_KEYS,
+        *TRACEPARENT_KEYS,
+        *METHOD_KEYS,
+        *ROUTE_KEYS,
+        *PATH_KEYS,
+        *STATUS_KEYS,
+        *DURATION_KEYS,
+    )
+)
+"""Every key read here: a record with none of them gives nothing (one check)."""
 _MAX_ID_CHARS: Final = 128
 _TRACEPARENT: Final = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _GO_DURATION: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_MS: Final = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "μs": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}
 
 
+_NOT_MAPPINGS: Final = frozenset((str, int, float, bool, type(None), Decimal, list))
+
+
 def flatten(extra: Mapping[str, object]) -> dict[str, object]:
     """Keys as written plus ``parent.child`` for the members of nested objects (one level)."""
     flat: dict[str, object] = dict(extra)
     for key, value in extra.items():
-        if isinstance(value, Mapping):
+        # the JSON scalars and lists are never mappings: skip the (slower) ABC check for them
+        if type(value) not in _NOT_MAPPINGS and isinstance(value, Mapping):
             for child, inner in value.items():
                 flat.setdefault(f"{key}.{child}", inner)
     return flat
+
+
+def flat_view(extra: Mapping[str, object]) -> Mapping[str, object]:
+    """What :func:`flatten` holds, for reading: ``extra`` itself when it has no nested object (no copy)."""
+    for value in extra.values():
+        if type(value) not in _NOT_MAPPINGS and isinstance(value, Mapping):
+            return flatten(extra)
+    return extra
 
 
 def _scalar_text(value: object) -> str:
@@ -85,11 +112,13 @@ def _scalar_text(value: object) -> str:
 
 def first_text(flat: Mapping[str, object], keys: tuple[str, ...], limit: int = _MAX_ID_CHARS) -> str:
     """The first non-empty string/number value among ``keys``, cut to ``limit`` characters."""
+    if flat.keys().isdisjoint(keys):  # most records have none of the keys: one check in C (hot path)
+        return ""
     for key in keys:
         value = flat.get(key)
         if value is None:  # most keys are absent: skip them before any conversion (hot path)
             continue
-        text = _scalar_text(value)
+        text = value.strip() if type(value) is str else _scalar_text(value)
         if text:
             return text[:limit]
     return ""
@@ -108,14 +137,19 @@ def trace_ids(flat: Mapping[str, object]) -> tuple[str, str]:
 
 def http_status(flat: Mapping[str, object]) -> int | None:
     """An HTTP status code 100–599 from the status keys, else None."""
+    if flat.keys().isdisjoint(STATUS_KEYS):
+        return None
     for key in STATUS_KEYS:
         value = flat.get(key)
         if isinstance(value, bool) or value is None:
             continue
-        try:
-            code = int(Decimal(str(value).strip()))
-        except (InvalidOperation, ValueError):
-            continue
+        if type(value) is int:  # what the conversion below gives for an int (the usual JSON status)
+            code = value
+        else:
+            try:
+                code = int(Decimal(str(value).strip()))
+            except (InvalidOperation, ValueError):
+                continue
         if 100 <= code <= 599:
             return code
     return None
@@ -152,6 +186,8 @@ def duration_ms(flat: Mapping[str, object]) -> float | None:
     ``_ms``, ``_us`` or ``_ns``; strings are Go durations (``StringDurationEncoder``) or
     numbers. Negative or non-finite values are ignored.
     """
+    if flat.keys().isdisjoint(DURATION_KEYS):
+        return None
     for key in DURATION_KEYS:
         value = flat.get(key)
         if isinstance(value, bool) or value is None:

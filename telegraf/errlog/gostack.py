@@ -55,6 +55,10 @@ def _strip_args(fn: str) -> str:
     fn = fn.strip()
     if not fn.endswith(")"):
         return fn
+    i = fn.rfind("(")
+    if i >= 0 and fn.find(")", i) == len(fn) - 1:
+        # the usual case, no parentheses inside the arguments: the last "(" matches the final ")"
+        return fn if i > 0 and fn[i - 1] == "." else fn[:i]
     depth = 0
     for i in range(len(fn) - 1, -1, -1):
         c = fn[i]

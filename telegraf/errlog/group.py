@@ -56,7 +56,7 @@ _FUNCTION_BARE: Final = re.compile(rb"^[A-Za-z_][^\s]*\r?$")
 
 def starts(data: bytes) -> Kind | None:
     """The kind of multi-line record this line opens, or None for a line that stands alone."""
-    if _PANIC_START.match(data) or (b"http: panic serving " in data[:160] and _HTTP_PANIC.match(data)):
+    if _PANIC_START.match(data) or (data.find(b"http: panic serving ", 0, 160) >= 0 and _HTTP_PANIC.match(data)):
         return "panic"
     if _CONSOLE_START.match(data):
         return "console"
@@ -201,6 +201,10 @@ class Grouper:
         out = [p.done() for p in self._pending.values()]
         self._pending.clear()
         return out
+
+    def idle(self) -> bool:
+        """Whether no record is pending (a line that :func:`starts` none is then a record of its own)."""
+        return not self._pending
 
     def held(self) -> dict[str, int]:
         """File → offset of its pending record's first line (positions must not be saved past it)."""

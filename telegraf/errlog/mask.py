@@ -81,13 +81,56 @@ _TRIGGERS: Final[dict[str, tuple[str, ...]]] = {
 _compiled: dict[tuple[str, ...], re.Pattern[str]] = {}
 
 
+_ASCII_DIGIT: Final = re.compile(r"[0-9]")
+# what every match of a pattern holds (searched for only when its trigger is there)
+_DATE_PROBE: Final = re.compile(r"\d-\d\d-\d")  # date, ts: \d{4}-\d{2}-\d{2}
+_TIME_PROBE: Final = re.compile(r"\d:\d\d:\d")  # time, ts: \d{2}:\d{2}:\d{2}
+_HEX_PROBE: Final = re.compile(r"[0-9a-fA-F]{8}")  # hex without 0x: 8+ hex digits
+_DURATION_PROBE: Final = re.compile(r"\d(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h)")  # a number and its unit
+_NAMES: Final = tuple(name for name, _ in _PATTERNS)
+_by_found: dict[tuple[bool, ...], re.Pattern[str]] = {}
+
+
 def _expression(text: str) -> re.Pattern[str]:
-    """The alternation of the patterns that can match in ``text``, in the fixed order (cached)."""
-    names = tuple(name for name, _ in _PATTERNS if any(t in text for t in _TRIGGERS[name]))
-    rx = _compiled.get(names)
+    """The alternation of the patterns that can match in ``text``, in the fixed order (cached).
+
+    A pattern is left out when ``text`` lacks a string every match of it holds (its trigger,
+    :data:`_TRIGGERS`), enough of them (a UUID has 4 ``-``, an IPv4 address 3 ``.``, an IPv6 one
+    ``::`` or 7 ``:``) or a short part of every match (``d-dd-d`` of a date, ``d:dd:d`` of a
+    time, 8 hex digits or ``0x`` of a hex number, ``B``/``bytes`` of a size, a number and its
+    unit of a duration). Leaving out a pattern that cannot match anywhere does not change what
+    the others match; the alternation is smaller and faster.
+    """
+    colons = text.count(":")
+    dashes = text.count("-")
+    ip6 = colons >= 7 or "::" in text
+    digit = _ASCII_DIGIT.search(text) is not None
+    date = dashes >= 2 and _DATE_PROBE.search(text) is not None
+    clock = colons >= 2 and _TIME_PROBE.search(text) is not None
+    found = (
+        '"' in text or "`" in text or "'" in text,  # str
+        "://" in text,  # url
+        "@" in text,  # email
+        dashes >= 4,  # uuid
+        date and clock,  # ts
+        date,  # date
+        clock,  # time
+        ip6 and "[" in text,  # ip6b
+        text.count(".") >= 3,  # ip4
+        ip6,  # ip6
+        digit and ("0x" in text or "0X" in text or _HEX_PROBE.search(text) is not None),  # hex
+        digit and ("B" in text or "bytes" in text),  # size
+        digit and _DURATION_PROBE.search(text) is not None,  # duration
+        digit,  # num
+    )
+    rx = _by_found.get(found)
     if rx is None:
-        rx = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _PATTERNS if name in names))
-        _compiled[names] = rx
+        names = tuple(name for name, present in zip(_NAMES, found, strict=True) if present)
+        rx = _compiled.get(names)
+        if rx is None:
+            rx = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _PATTERNS if name in names))
+            _compiled[names] = rx
+        _by_found[found] = rx
     return rx
 
 

@@ -19,20 +19,21 @@ import hashlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import PurePath
 from typing import Final, Literal
 
 from errloop.rules import contract
 from errloop.rules.contract import Event
 from errloop.telegraf.errlog import extract, semantics
-from errloop.telegraf.errlog.container import Inner, Unwrapper
+from errloop.telegraf.errlog.container import Unwrapper, unwrap_once
 from errloop.telegraf.errlog.errchain import split_chain
 from errloop.telegraf.errlog.fingerprint import CURRENT as FINGERPRINT_CURRENT
 from errloop.telegraf.errlog.fingerprint import fingerprint
 from errloop.telegraf.errlog.gostack import frames_text, parse_stack, stack_top_frame
-from errloop.telegraf.errlog.group import Grouped, Grouper
+from errloop.telegraf.errlog.group import Grouped, Grouper, starts
 from errloop.telegraf.errlog.mask import mask_message
-from errloop.telegraf.errlog.parsers import PARSERS, Record
+from errloop.telegraf.errlog.parsers import JSON_FORMATS, PARSERS, LineParser, Record
 from errloop.telegraf.errlog.tailer import Line
 
 DEFAULT_LEVELS: Final = ("error", "dpanic", "panic", "fatal")
@@ -76,10 +77,21 @@ class Context:
     keep_raw: bool = False
     fingerprint_version: int = FINGERPRINT_CURRENT
     default_service: str = field(init=False, default="")
+    parsers: tuple[tuple[str, LineParser, bool], ...] = field(init=False, default=(), repr=False, compare=False)
+    """(name, parser, whether it only takes JSON) of ``formats`` that exist, in order."""
+    id_prefix: bytes | None = field(init=False, default=None, repr=False, compare=False)
+    """The bytes :func:`event_id` hashes before the offset (None when host or source cannot be encoded)."""
 
     def __post_init__(self) -> None:
         stem = PurePath(self.source).name.split(".", 1)[0] if self.source not in ("", "-") else ""
         object.__setattr__(self, "default_service", self.service or stem)
+        parsers = tuple((name, PARSERS[name], name in JSON_FORMATS) for name in self.formats if name in PARSERS)
+        object.__setattr__(self, "parsers", parsers)
+        try:
+            prefix: bytes | None = f"{self.host}\x1f{self.source}\x1f".encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            prefix = None
+        object.__setattr__(self, "id_prefix", prefix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,36 +131,132 @@ def _path_only(path: str) -> str:
     return path.split("?", 1)[0].split("#", 1)[0]
 
 
-def _event_from_record(rec: Record, ctx: Context, base: Event, service_hint: str = "") -> Event | None:
-    level = normalise_level(rec.level)
+def _route(raw_path: str) -> str:
+    """The route template of a logged path or URL."""
+    return semantics.route_of(_path_only(raw_path))
+
+
+MEMO_PATH_CHARS: Final = 512
+_route_memo = lru_cache(maxsize=1024)(_route)  # a service's paths repeat (/healthz, /api/v1/orders, …)
+
+_Analysis = tuple[str, str, str, str, str, str, str, str, tuple[tuple[str, str], ...]]
+
+
+def _analysis(
+    error: str,
+    stacktrace: str,
+    error_verbose: str,
+    panic: bool,
+    message: str,
+    in_app_prefixes: tuple[str, ...],
+    error_type: str,
+    caller: str,
+    version: int,
+) -> _Analysis:
+    """What a record's texts say: (message, template, fingerprint, error chain, root cause, stack, top frame,
+    file:line, the dimensions of the error text and message). A pure function of its arguments, so memoised
+    (:func:`_analysis_memo`)."""
+    chain = split_chain(error)
+    root_cause = chain[-1] if chain else ""
+    stack = stacktrace or _stack_from_verbose(error_verbose)
+    top, file_line = "", ""
+    if stack:
+        top, file_line = (_top_memo if len(stack) <= MEMO_CHARS else _top)(stack, in_app_prefixes, panic)
+    message = message or (chain[0] if chain else "")
+    template = mask_message(message)
+    fp = fingerprint(
+        error_type=error_type,
+        root_cause=root_cause,
+        top_frame=top,
+        caller=caller,
+        template=template,
+        message=message,
+        version=version,
+    )
+    # what the texts alone say (the record's keys, when it has any of them, are looked at by the caller)
+    text_dimensions = tuple(semantics.dimensions({}, error, message).items())
+    return (
+        message,
+        template,
+        fp,
+        "\n".join(chain),
+        root_cause,
+        stack,
+        top,
+        file_line,
+        text_dimensions,
+    )
+
+
+def _top(stack: str, in_app_prefixes: tuple[str, ...], panic: bool) -> tuple[str, str]:
+    """(function, file:line) of a stack's top frame, ("", "") when it has none."""
+    # a panic dump is a new format: its top frame may skip the whole standard library (fingerprint v1 unchanged)
+    frame = stack_top_frame(stack, in_app_prefixes, skip_stdlib=panic)
+    return (frame.function, frame.file_line) if frame else ("", "")
+
+
+_top_memo = lru_cache(maxsize=512)(_top)  # a service logs the same few stacks under many messages
+
+
+MEMO_CHARS: Final = 4096
+"""Records whose texts (message, error, stack) are longer than this are analysed each time (bounded memory)."""
+MEMO_SIZE: Final = 1024
+"""Analyses kept (least recently used forgotten): error storms repeat the same texts."""
+_analysis_memo = lru_cache(maxsize=MEMO_SIZE)(_analysis)
+
+
+def _event_from_record(
+    rec: Record, ctx: Context, base: Event, service_hint: str = "", level: str | None = None
+) -> Event | None:
+    """The event of a record (None when its level is not wanted); ``level``: its normalised level, if known."""
+    if level is None:
+        level = normalise_level(rec.level)
     if level not in ctx.levels:
         return None
-    flat = extract.flatten(rec.extra)
+    flat = extract.flat_view(rec.extra)
+    known = bool(flat) and not flat.keys().isdisjoint(extract.KNOWN_KEYS)  # else no key below is there
     service = (
-        extract.first_text(flat, extract.SERVICE_KEYS, MAX_SERVICE_CHARS)
+        (extract.first_text(flat, extract.SERVICE_KEYS, MAX_SERVICE_CHARS) if known else "")
         or ctx.service
         or service_hint[:MAX_SERVICE_CHARS]
         or ctx.default_service
     )
-    method = extract.first_text(flat, extract.METHOD_KEYS, 16)
-    # the route a framework logged wins as given; else the path, templated (bounded cardinality)
-    route = extract.first_text(flat, extract.ROUTE_KEYS, 512)
-    raw_path = "" if route else extract.first_text(flat, extract.PATH_KEYS, semantics.MAX_PATH_CHARS)
-    http_path = semantics.bounded_route(route) if route else semantics.route_of(_path_only(raw_path))
-    op = semantics.operation_of(method, http_path) if (method or http_path) else ""
+    method = route = raw_path = http_path = op = ""
+    if known:
+        method = extract.first_text(flat, extract.METHOD_KEYS, 16)
+        # the route a framework logged wins as given; else the path, templated (bounded cardinality)
+        route = extract.first_text(flat, extract.ROUTE_KEYS, 512)
+        raw_path = "" if route else extract.first_text(flat, extract.PATH_KEYS, semantics.MAX_PATH_CHARS)
+    if route:
+        http_path = semantics.bounded_route(route)
+    elif raw_path:
+        http_path = _route_memo(raw_path) if len(raw_path) <= MEMO_PATH_CHARS else _route(raw_path)
+    if method or http_path:
+        op = semantics.operation_of(method, http_path)
 
-    chain = split_chain(rec.error)
-    root_cause = chain[-1] if chain else ""
-    stack = rec.stacktrace or _stack_from_verbose(rec.error_verbose)
-    # a panic dump is a new format: its top frame may skip the whole standard library (fingerprint v1 unchanged)
-    frame = stack_top_frame(stack, ctx.in_app_prefixes, skip_stdlib=rec.format == "go_panic") if stack else None
-    message = rec.message or (chain[0] if chain else "")
-    template = mask_message(message)
-    error_type = extract.first_text(flat, extract.ERROR_TYPE_KEYS)
-    trace_id, span_id = extract.trace_ids(flat)
-    status = extract.http_status(flat)
-    duration = extract.duration_ms(flat)
-    top = frame.function if frame else ""
+    error_type = extract.first_text(flat, extract.ERROR_TYPE_KEYS) if known else ""
+    inputs = (
+        rec.error,
+        rec.stacktrace,
+        rec.error_verbose,
+        rec.format == "go_panic",
+        rec.message,
+        ctx.in_app_prefixes,
+        error_type,
+        rec.caller,
+        ctx.fingerprint_version,
+    )
+    small = len(rec.error) + len(rec.stacktrace) + len(rec.error_verbose) + len(rec.message) <= MEMO_CHARS
+    message, template, fp, error_chain, root_cause, stack, top, file_line, text_dimensions = (
+        _analysis_memo(*inputs) if small else _analysis(*inputs)
+    )
+    trace_id = span_id = ""
+    status: int | None = None
+    duration: float | None = None
+    if known:
+        trace_id, span_id = extract.trace_ids(flat)
+        status = extract.http_status(flat)
+        duration = extract.duration_ms(flat)
 
     event: Event = {
         "service": service,
@@ -157,36 +265,41 @@ def _event_from_record(rec: Record, ctx: Context, base: Event, service_hint: str
         "level": level,
         "format": rec.format,
         "operation": op,
-        "fingerprint": fingerprint(
-            error_type=error_type,
-            root_cause=root_cause,
-            top_frame=top,
-            caller=rec.caller,
-            template=template,
-            message=message,
-            version=ctx.fingerprint_version,
-        ),
+        "fingerprint": fp,
         **base,
         "message": message,
         "template": template,
     }
-    optional: dict[str, str] = {
-        "error_type": error_type,
-        "error_chain": "\n".join(chain),
-        "root_cause": root_cause,
-        "stack": stack,
-        "top_frame": top,
-        "file_line": frame.file_line if frame else "",
-        "trace_id": trace_id,
-        "span_id": span_id,
-        "http_method": method.upper(),
-        "http_path": http_path,
-        "caller": rec.caller,
-        "logger": rec.logger,
-    }
-    event.update({k: v for k, v in optional.items() if v})
+    # the optional fields, in this order, each only when not empty
+    if error_type:
+        event["error_type"] = error_type
+    if error_chain:
+        event["error_chain"] = error_chain
+    if root_cause:
+        event["root_cause"] = root_cause
+    if stack:
+        event["stack"] = stack
+    if top:
+        event["top_frame"] = top
+    if file_line:
+        event["file_line"] = file_line
+    if trace_id:
+        event["trace_id"] = trace_id
+    if span_id:
+        event["span_id"] = span_id
+    if method:
+        event["http_method"] = method.upper()
+    if http_path:
+        event["http_path"] = http_path
+    if rec.caller:
+        event["caller"] = rec.caller
+    if rec.logger:
+        event["logger"] = rec.logger
     # grpc_code, sql_digest, sql_state, db_error_code: keys first, then the error text (outer-most first), the message
-    event.update(semantics.dimensions(flat, rec.error, message))
+    if semantics.has_dimension_keys(flat):
+        event.update(semantics.dimensions(flat, rec.error, message))
+    elif text_dimensions:
+        event.update(text_dimensions)
     if rec.goroutine_id is not None:
         event["goroutine_id"] = rec.goroutine_id
     if status is not None:
@@ -244,35 +357,54 @@ def normalise_line(
     text = data.decode("utf-8", "replace")
     if "\r" in text:
         text = text.replace("\r\n", "\n").removesuffix("\r")
-    if not text.strip():
+    if not text or text.isspace():  # what "not text.strip()" says, without copying a long record
         return Normalised("blank")
-    base: Event = {
-        "event_id": event_id(ctx.host, ctx.source, offset, data),
-        "source": ctx.source,
-        "ingested_ns": ingested_ns,
-        "truncated": truncated,
-    }
     error = ""
-    for name in ctx.formats:
-        parser = PARSERS.get(name)
-        if parser is None:
+    # the JSON formats answer None for what does not start with "{" (once stripped): not asked then
+    json_like = text[:1] == "{" or text.lstrip()[:1] == "{"
+    for name, parser, json_only in ctx.parsers:
+        if json_only and not json_like:
             continue
         try:
             rec = parser.parse(text)
             if rec is None:
                 continue
-            event = _event_from_record(rec, ctx, base, service_hint)
+            level = normalise_level(rec.level)
+            wanted = level in ctx.levels
         except Exception as exc:  # a parser bug must not lose the line
             error = f"{name}: {type(exc).__name__}: {exc}"
             break
         ts = rec.ts_ns if rec.ts_ns is not None else fallback_ns if fallback_ns is not None else ingested_ns
+        if not wanted:  # a skipped record needs no id (most lines of a log are below the levels)
+            return Normalised("skipped", time_ns=ts)
+        base = _base(ctx, offset, data, ingested_ns, truncated)
+        try:
+            event = _event_from_record(rec, ctx, base, service_hint, level)
+        except Exception as exc:  # a bug must not lose the line
+            error = f"{name}: {type(exc).__name__}: {exc}"
+            break
         if event is None:
             return Normalised("skipped", time_ns=ts)
         if ctx.keep_raw:
             event["raw"] = text
         return Normalised("event", event, ts)
     ts = fallback_ns if fallback_ns is not None else ingested_ns
+    base = _base(ctx, offset, data, ingested_ns, truncated)
     return Normalised("event", _unparsed_event(text, ctx, base, service_hint), ts, unparsed=True, error=error)
+
+
+def _base(ctx: Context, offset: int, data: bytes, ingested_ns: int, truncated: bool) -> Event:
+    """The fields every event of a record has: its id, source, ingestion time and whether it was cut."""
+    prefix = ctx.id_prefix
+    return {
+        # event_id(): the same bytes hashed, the host and source encoded once per context
+        "event_id": hashlib.blake2b(b"%b%d\x1f%b" % (prefix, offset, data), digest_size=10).hexdigest()
+        if prefix is not None
+        else event_id(ctx.host, ctx.source, offset, data),
+        "source": ctx.source,
+        "ingested_ns": ingested_ns,
+        "truncated": truncated,
+    }
 
 
 def parse_lines(
@@ -308,31 +440,52 @@ def parse_lines(
     unwrapper = Unwrapper()
     grouper = Grouper()
 
-    def group(inner: list[Inner]) -> list[Grouped]:
-        return [rec for i in inner for rec in grouper.push(i.line, 0.0, i.time_ns, i.service)]
-
-    def emit(records: list[Grouped]) -> Iterator[Normalised]:
-        for rec in records:
-            yield normalise_line(
-                rec.data,
-                ctx=ctx,
-                offset=rec.offset,
-                ingested_ns=time.time_ns() if ingested_ns is None else ingested_ns,
-                truncated=rec.truncated,
-                fallback_ns=rec.time_ns,
-                service_hint=rec.service,
-            )
+    def emit(rec: Grouped) -> Normalised:
+        return normalise_line(
+            rec.data,
+            ctx=ctx,
+            offset=rec.offset,
+            ingested_ns=time.time_ns() if ingested_ns is None else ingested_ns,
+            truncated=rec.truncated,
+            fallback_ns=rec.time_ns,
+            service_hint=rec.service,
+        )
 
     offset = 0
+    unwrapper_idle, grouper_idle = unwrapper.idle, grouper.idle
     for line in lines:
         data = line.encode("utf-8", "surrogateescape")
-        body = data[:-1] if data.endswith(b"\n") else data
+        if data.endswith(b"\n"):
+            body, step = data[:-1], len(data)
+        else:
+            body, step = data, len(data) + 1
         truncated = len(body) > max_line_bytes
-        line_ = Line(source, offset, body[:max_line_bytes] if truncated else body, truncated)
-        yield from emit(group(unwrapper.push(line_)))
-        offset += len(body) + 1
-    yield from emit(group(unwrapper.flush_all()))
-    yield from emit(grouper.flush_all())
+        if truncated:
+            body = body[:max_line_bytes]
+        if unwrapper_idle() and unwrap_once(body) is None:
+            # no wrapper and no partial line waiting: the unwrapper would pass the line on as it is
+            if grouper_idle() and starts(body) is None:
+                # the common case: a record of one line, as the grouper would give it
+                yield normalise_line(
+                    body,
+                    ctx=ctx,
+                    offset=offset,
+                    ingested_ns=time.time_ns() if ingested_ns is None else ingested_ns,
+                    truncated=truncated,
+                )
+            else:
+                for rec in grouper.push(Line(source, offset, body, truncated), 0.0):
+                    yield emit(rec)
+        else:
+            for inner in unwrapper.push(Line(source, offset, body, truncated)):
+                for rec in grouper.push(inner.line, 0.0, inner.time_ns, inner.service):
+                    yield emit(rec)
+        offset += step
+    for inner in unwrapper.flush_all():
+        for rec in grouper.push(inner.line, 0.0, inner.time_ns, inner.service):
+            yield emit(rec)
+    for rec in grouper.flush_all():
+        yield emit(rec)
 
 
 def parse_text(

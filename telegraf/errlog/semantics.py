@@ -706,6 +706,11 @@ def _marked(text: str) -> bool:
     return _RPC_ERROR in text or _maybe_sql(text) or "SQLSTATE" in text or "Error " in text or "pq: " in text
 
 
+def has_dimension_keys(flat: Mapping[str, object]) -> bool:
+    """Whether a record's keys hold any key :func:`dimensions` reads (else only its texts count)."""
+    return bool(flat) and not flat.keys().isdisjoint(_KEYS)
+
+
 def dimensions(flat: Mapping[str, object], *texts: str) -> dict[str, str]:
     """``grpc_code``, ``sql_digest``, ``sql_state`` and ``db_error_code`` of a record, the ones found.
 

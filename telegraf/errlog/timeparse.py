@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Final
 
 _MIN_NS: Final = -(2**63)
@@ -14,6 +15,11 @@ _ISO: Final = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9})\d*)?"
     r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?"
 )
+
+
+_E11: Final = Decimal(10) ** 11
+_E14: Final = Decimal(10) ** 14
+_E17: Final = Decimal(10) ** 17
 
 
 def epoch_to_ns(value: int | float | Decimal) -> int | None:
@@ -30,17 +36,27 @@ def epoch_to_ns(value: int | float | Decimal) -> int | None:
         if not d.is_finite():
             return None
         magnitude = abs(d)
-        if magnitude < Decimal(10) ** 11:
+        if magnitude < _E11:
             ns = int(d * 1_000_000_000)
-        elif magnitude < Decimal(10) ** 14:
+        elif magnitude < _E14:
             ns = int(d * 1_000_000)
-        elif magnitude < Decimal(10) ** 17:
+        elif magnitude < _E17:
             ns = int(d * 1_000)
         else:
             ns = int(d)
     except (InvalidOperation, ValueError, OverflowError):
         return None
     return ns if _MIN_NS <= ns <= _MAX_NS else None
+
+
+@lru_cache(maxsize=256)
+def day_seconds(year: int, month: int, day: int) -> int:
+    """``calendar.timegm`` of a date's midnight (UTC), cached: a log's lines fall on a few days.
+
+    ``calendar.timegm((y, mo, d, hh, mi, ss, …))`` is exactly this plus ``hh * 3600 + mi * 60 + ss``
+    (and raises as it does for an impossible year or month).
+    """
+    return calendar.timegm((year, month, day, 0, 0, 0, 0, 0, 0))
 
 
 def iso_to_ns(text: str) -> int | None:
@@ -53,7 +69,7 @@ def iso_to_ns(text: str) -> int | None:
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 60):
         return None
     try:
-        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+        seconds = day_seconds(year, month, day) + hour * 3600 + minute * 60 + second
     except (ValueError, OverflowError):
         return None
     if zone and zone not in ("Z", "z"):

@@ -337,3 +337,98 @@ def test_real_demo_fingerprints_group_the_same_errors() -> None:
     ]
     assert v1[0] == v1[1]  # v1, kept for installs that chose it, merged them
     assert v1[2:] == fps[2:]  # and gave every other error the fingerprint v2 gives
+
+
+# --- the fast paths and memos give what the plain pipeline gives ------------------------------------
+
+GOLOG = Path(__file__).parent / "data" / "golog"
+
+
+def _plain_pipeline(lines: list[str], **ctx_kw: Any) -> list[normalise.Normalised]:
+    """Every line through the container and grouping stages, then normalise_line (the plugin's path)."""
+    from errloop.telegraf.errlog.container import Unwrapper
+    from errloop.telegraf.errlog.group import Grouper
+    from errloop.telegraf.errlog.tailer import Line
+
+    ctx = Context(**ctx_kw)
+    unwrapper, grouper = Unwrapper(), Grouper()
+    records = []
+    offset = 0
+    for line in lines:
+        data = line.encode("utf-8", "surrogateescape").removesuffix(b"\n")
+        for inner in unwrapper.push(Line(ctx.source, offset, data, False)):
+            records.extend(grouper.push(inner.line, 0.0, inner.time_ns, inner.service))
+        offset += len(data) + 1
+    for inner in unwrapper.flush_all():
+        records.extend(grouper.push(inner.line, 0.0, inner.time_ns, inner.service))
+    records.extend(grouper.flush_all())
+    return [
+        normalise_line(
+            r.data,
+            ctx=ctx,
+            offset=r.offset,
+            ingested_ns=7,
+            truncated=r.truncated,
+            fallback_ns=r.time_ns,
+            service_hint=r.service,
+        )
+        for r in records
+    ]
+
+
+def test_parse_lines_gives_what_the_container_and_grouping_stages_give() -> None:
+    lines: list[str] = []
+    for path in sorted(GOLOG.glob("*.log")):
+        lines += path.read_text().splitlines(keepends=True)
+    lines += DATA.read_text().splitlines(keepends=True)
+    # container wrappers (a CRI partial line, a compose prefix) and a panic between plain lines
+    lines += [
+        "2024-11-27T10:00:00.000000001Z stderr P panic: half\n",
+        "2024-11-27T10:00:00.000000002Z stderr F  a line\n",
+        "api_1  | 2024/11/27 13:03:45 request failed: connection refused\n",
+    ]
+    levels = ("debug", "info", "warn", "error", "dpanic", "panic", "fatal")
+    fast = list(parse_lines(lines, source="/l/a.log", host="h", ingested_ns=7, levels=levels))
+    plain = _plain_pipeline(lines, source="/l/a.log", host="h", levels=frozenset(levels))
+    assert len(fast) == len(plain) > 50
+    assert fast == plain
+
+
+def test_memoised_analysis_follows_the_context() -> None:
+    stack = "main.handle(0x1)\n\t/src/main.go:10 +0x1\ngithub.com/acme/x.Do()\n\t/src/x.go:5 +0x2"
+    line = json.dumps({"level": "error", "msg": "failed", "error": "a: b", "stacktrace": stack})
+    plain, again = one(line), one(line)
+    assert {**plain, "ingested_ns": 0} == {**again, "ingested_ns": 0}
+    in_app = one(line, in_app_prefixes=["github.com/acme"])
+    assert (plain["top_frame"], in_app["top_frame"]) == ("main.handle", "github.com/acme/x.Do")
+    named = json.dumps({"level": "error", "msg": "Key: 'User.Name' Error:x", "error": "Key: 'User.Name' Error:x"})
+    assert one(named, fingerprint_version=1)["fingerprint"] != one(named, fingerprint_version=2)["fingerprint"]
+
+
+def test_long_texts_are_not_memoised_and_give_the_same_event() -> None:
+    msg = "failed " + "x" * (normalise.MEMO_CHARS + 10)
+    line = json.dumps({"level": "error", "msg": msg, "error": "a: " + msg})
+    before = normalise._analysis_memo.cache_info()
+    first, second = one(line), one(line)
+    assert {**first, "ingested_ns": 0} == {**second, "ingested_ns": 0} and first["root_cause"] == msg
+    after = normalise._analysis_memo.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+
+
+def test_keys_only_read_when_present_give_the_same_fields() -> None:
+    with_keys = one(json.dumps({"level": "error", "msg": "m", "path": "/users/42", "status": 503, "latency": 0.5}))
+    assert (with_keys["http_path"], with_keys["http_status"], with_keys["duration_ms"]) == ("/users/:id", 503, 500.0)
+    assert with_keys["operation"] == "/users/:id"
+    without = one(json.dumps({"level": "error", "msg": "m", "other": {"path": "/x"}}))
+    assert not {"http_path", "http_status", "duration_ms", "trace_id"} & set(without)
+    assert without["operation"] == ""
+    nested = one(json.dumps({"level": "error", "msg": "m", "http": {"method": "get", "status_code": "404"}}))
+    assert (nested["http_method"], nested["http_status"]) == ("GET", 404)
+
+
+def test_the_id_of_an_event_is_event_id_of_its_line() -> None:
+    raw = b'{"level":"error","msg":"x \xff"}'
+    for host, source in (("h", "/l/a.log"), ("h\udcff", "/l/\udcfe.log"), ("", "-")):
+        out = normalise_line(raw, ctx=Context(source=source, host=host), offset=123, ingested_ns=1)
+        assert out.event is not None
+        assert out.event["event_id"] == event_id(host, source, 123, raw)

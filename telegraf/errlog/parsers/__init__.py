@@ -42,4 +42,7 @@ _ALL: Final[tuple[LineParser, ...]] = (
 PARSERS: Final[dict[str, LineParser]] = {p.name: p for p in _ALL}
 """Format name (config ``formats``, the event's ``format`` tag) → parser, in the default order."""
 
-__all__ = ["PARSERS", "LineParser", "Record", "ZapJsonParser"]
+JSON_FORMATS: Final = frozenset(("zerolog_json", "slog_json", "logrus_json", "zap_json"))
+"""The formats that only take a JSON object: a line that does not start with ``{`` (stripped) is none of them."""
+
+__all__ = ["JSON_FORMATS", "PARSERS", "LineParser", "Record", "ZapJsonParser"]

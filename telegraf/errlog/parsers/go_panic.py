@@ -49,7 +49,8 @@ class GoPanicParser:
 
     def parse(self, line: str) -> Record | None:
         if not line.startswith(STARTERS):
-            return self._http_panic(line) if "http: panic serving " in line[:200] else None
+            # the marker within the first 200 characters (found without copying them)
+            return self._http_panic(line) if line.find("http: panic serving ", 0, 200) >= 0 else None
         lines = line.splitlines()
         panics: list[str] = []
         fatal = ""

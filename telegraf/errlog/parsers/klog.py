@@ -10,13 +10,13 @@ zone UTC.
 
 from __future__ import annotations
 
-import calendar
 import re
 import time
 from typing import Final
 
 from errloop.telegraf.errlog.parsers.base import Record
 from errloop.telegraf.errlog.parsers.common import logfmt_pairs, quoted_end, unquote
+from errloop.telegraf.errlog.timeparse import day_seconds
 
 _HEADER: Final = re.compile(r"^([IWEF])(\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{6})\s+(\d+) ([^\s\]]+:\d+)\] ?")
 _LEVELS: Final = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
@@ -26,7 +26,7 @@ def _klog_ns(month: int, day: int, hh: int, mm: int, ss: int, us: int, now_s: fl
     year = time.gmtime(now_s).tm_year
     for y in (year, year - 1):
         try:
-            secs = calendar.timegm((y, month, day, hh, mm, ss, 0, 0, 0))
+            secs = day_seconds(y, month, day) + hh * 3600 + mm * 60 + ss
         except (ValueError, OverflowError):
             return None
         if secs <= now_s + 86_400:

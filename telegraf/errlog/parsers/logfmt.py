@@ -8,6 +8,7 @@ from ``caller``, error from ``err``/``error``.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 
 from errloop.telegraf.errlog.parsers.base import Record
@@ -26,6 +27,21 @@ def _first(kv: dict[str, str], keys: tuple[str, ...]) -> str:
         if key in kv:
             return kv[key]
     return ""
+
+
+@lru_cache(maxsize=8)
+def _first_values(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Key → its first value (cached: the logfmt-family parsers ask for the same line in turn; never change it)."""
+    kv: dict[str, str] = {}
+    for key, value in pairs:
+        kv.setdefault(key, value)
+    return kv
+
+
+@lru_cache(maxsize=16)
+def _own(caller_keys: tuple[str, ...]) -> frozenset[str]:
+    """The keys a record takes for itself (the rest are its extra keys)."""
+    return frozenset((*_LEVEL_KEYS, *_MESSAGE_KEYS, *_TIME_KEYS, *_ERROR_KEYS, *caller_keys))
 
 
 def parse_logfmt(
@@ -49,13 +65,11 @@ def parse_logfmt(
         return None
     if lead and not any(tuple(k for k, _ in pairs[: len(keys)]) == keys for keys in lead):
         return None
-    kv: dict[str, str] = {}
-    for key, value in pairs:
-        kv.setdefault(key, value)
+    kv = _first_values(pairs)
     level = _first(kv, _LEVEL_KEYS)
     if level not in level_ok or not any(k in kv for k in _MESSAGE_KEYS):
         return None
-    own = {*_LEVEL_KEYS, *_MESSAGE_KEYS, *_TIME_KEYS, *_ERROR_KEYS, *caller_keys}
+    own = _own(caller_keys)
     return Record(
         format=name,
         level=level.lower(),

@@ -12,11 +12,12 @@ links are the error chain.
 
 from __future__ import annotations
 
-import calendar
 import re
+from functools import lru_cache
 from typing import Final
 
 from errloop.telegraf.errlog.parsers.base import Record
+from errloop.telegraf.errlog.timeparse import day_seconds
 
 _LINE: Final = re.compile(
     r"^(?P<prefix>[^\d\n]{0,64}?)"
@@ -52,19 +53,32 @@ _LEVEL_NAMES: Final = {
 _ERRORISH: Final = re.compile(r"(?i)\b(?:error|err|fail\w*|panic\w*|fatal|cannot|can't|unable)\b")
 
 
+@lru_cache(maxsize=64)
+def _date_s(date: str) -> int | None:
+    """``yyyy/mm/dd`` → epoch seconds of its midnight (UTC); None for an impossible date (cached)."""
+    try:
+        y, mo, d = (int(p) for p in date.split("/"))
+        if not (1 <= mo <= 12 and 1 <= d <= 31):
+            return None
+        return day_seconds(y, mo, d)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _ns(date: str | None, clock: str) -> int | None:
     if date is None:
         return None
+    day = _date_s(date)
+    if day is None:
+        return None
     try:
-        y, mo, d = (int(p) for p in date.split("/"))
         hms, _, frac = clock.partition(".")
         hh, mi, ss = (int(p) for p in hms.split(":"))
-        if not (1 <= mo <= 12 and 1 <= d <= 31 and hh < 24 and mi < 60 and ss <= 60):
-            return None
-        secs = calendar.timegm((y, mo, d, hh, mi, ss, 0, 0, 0))
-    except (ValueError, OverflowError):
+    except ValueError:
         return None
-    return secs * 1_000_000_000 + (int(frac.ljust(9, "0")) if frac else 0)
+    if not (hh < 24 and mi < 60 and ss <= 60):
+        return None
+    return (day + hh * 3600 + mi * 60 + ss) * 1_000_000_000 + (int(frac.ljust(9, "0")) if frac else 0)
 
 
 def split_level(rest: str) -> tuple[str, str]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
 from typing import Final
 
 from errloop.telegraf.errlog.parsers.base import Record
-from errloop.telegraf.errlog.parsers.common import CALLER_RE, text
+from errloop.telegraf.errlog.parsers.common import CALLER_RE, JSON_DECODER, text
 from errloop.telegraf.errlog.timeparse import iso_to_ns
 
 _LEVELS: Final = frozenset(("DEBUG", "INFO", "WARN", "ERROR", "DPANIC", "PANIC", "FATAL"))
@@ -29,6 +28,8 @@ class ZapConsoleParser:
     name: str = "zap_console"
 
     def parse(self, line: str) -> Record | None:
+        if "\t" not in line:  # the fields are tab-separated (the usual non-console line ends here)
+            return None
         first, _, stack = line.partition("\n")
         parts = first.rstrip("\r").split("\t")
         if len(parts) < 3 or parts[1] not in _LEVELS or not _TIME.match(parts[0]):
@@ -37,7 +38,7 @@ class ZapConsoleParser:
         fields: dict[str, object] = {}
         if len(rest) > 1 and rest[-1].startswith("{") and rest[-1].endswith("}"):
             try:
-                obj = json.loads(rest[-1], parse_float=Decimal)
+                obj = JSON_DECODER.decode(rest[-1])
             except (json.JSONDecodeError, RecursionError):
                 obj = None
             if isinstance(obj, dict):
