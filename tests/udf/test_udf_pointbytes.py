@@ -238,7 +238,8 @@ def test_classify_bytes_path_equals_the_edit_path(window: int | None) -> None:
 @pytest.mark.parametrize("key", ["classified_ns", "k" * 130])
 def test_int_field_encoder_equals_int_field(key: str) -> None:
     encode = pointbytes.IntField(key)
-    for value in (0, 1, 127, 128, 2**31, time_ns := 1_764_000_000_123_456_789, -1, -(2**63), 2**63 - 1):
+    edges = [v + d for k in (7, 14, 21, 28, 35) for v in (2**k,) for d in (-1, 0, 1)]  # each varint length
+    for value in (0, 1, *edges, 2**31, time_ns := 1_764_000_000_123_456_789, -1, -(2**63), 2**63 - 1):
         assert encode(value) == pointbytes.int_field(key, value)
         assert udf_pb2.Point.FromString(encode(value)).fieldsInt[key] == value
     assert time_ns > 0

@@ -3,13 +3,13 @@
 The *reader* (the thread calling :meth:`Connection.run`) reads the byte stream, splits it
 into frames, parses each frame into a fresh ``Request`` and answers keepalives itself, so
 they are answered even while the handler is busy. Every other request goes, in order, in
-batches of at most :data:`BATCH_MAX` items, through a queue of at most
+batches of at most :data:`BATCH_MAX` requests, through a queue of at most
 :data:`QUEUE_BATCHES` batches to the *worker* thread, which calls the handler.
 
 Points skip the parse when the handler allows it (:func:`point_mode`): a pass-through
 handler gets runs of point frames forwarded as they are (:data:`FORWARD`; a ``Request``
 holding only a point is byte for byte the ``Response`` holding it), a handler with
-``POINT_BYTES`` gets each serialized ``Point`` (:data:`BYTES`).
+``POINT_BYTES`` gets runs of serialized points (:data:`BYTES`, :meth:`Handler.points_bytes`).
 
 Back-pressure: when the queue is full the reader stops reading, so Kapacitor's writes
 block instead of this process growing. While it waits, the reader sends an unsolicited
@@ -36,6 +36,7 @@ Failure rules (DESIGN.md §5, "a UDF must never take its task down"):
 from __future__ import annotations
 
 import logging
+import operator
 import queue
 import threading
 import time
@@ -68,7 +69,7 @@ class RawPoints(NamedTuple):
     points: int
 
 
-Batch = list[tuple[str, udf_pb2.Request | RawPoints | bytes]]
+Batch = list[tuple[str, udf_pb2.Request | RawPoints | list[bytes]]]
 
 READ_SIZE: Final = 256 * 1024
 BATCH_MAX: Final = 256  # requests per queue item
@@ -84,12 +85,12 @@ EXIT_PROTOCOL: Final = 2
 
 _DATA: Final = frozenset({"point", "begin", "end"})
 RAW: Final = "raw"  # batch item kind: RawPoints
-POINT_BYTES: Final = "point_bytes"  # batch item kind: one serialized Point, for Handler.point_bytes
+POINT_BYTES: Final = "point_bytes"  # batch item kind: a list of serialized Points, for Handler.points_bytes
 
 # how the reader hands points to the current handler
 PARSE: Final = 0  # a parsed Request each
 FORWARD: Final = 1  # runs of unparsed frames, written out as they are (passes_points_through)
-BYTES: Final = 2  # each Point's bytes, unparsed (Handler.POINT_BYTES)
+BYTES: Final = 2  # runs of Points' bytes, unparsed (Handler.POINT_BYTES)
 
 
 def passes_points_through(handler: Handler) -> bool:
@@ -99,7 +100,10 @@ def passes_points_through(handler: Handler) -> bool:
 
 def point_mode(handler: Handler) -> int:
     """:data:`FORWARD`, :data:`BYTES` or :data:`PARSE`: how points reach ``handler``."""
-    if passes_points_through(handler) and type(handler).point_bytes is Handler.point_bytes:
+    kind = type(handler)
+    if passes_points_through(handler) and (
+        kind.point_bytes is Handler.point_bytes and kind.points_bytes is Handler.points_bytes
+    ):
         return FORWARD
     return BYTES if handler.POINT_BYTES else PARSE
 
@@ -231,19 +235,36 @@ class Connection:
                 return
             chunk, starts, stops = decoder.feed_spans(data)
             batch: Batch = []
+            held = 0  # requests in batch (each point of a run counts)
             mode = self._point_mode
-            run_from = -1  # frame start of the current run of unparsed points
+            run_from = -1  # frame start of the current run of unparsed points (FORWARD)
             run_count = 0
+            payloads: list[bytes] = []  # the current run of points (BYTES)
             frame_start = 0
             for start, stop in zip(starts, stops, strict=True):
                 if mode:
-                    payload = _point_payload(chunk, start, stop)
+                    # _point_payload, with its usual case (a point of 128 B to 16 KiB) inline
+                    if (
+                        stop - start > 4
+                        and chunk[start] == 0x8A
+                        and chunk[start + 1] == 0x01
+                        and (size := chunk[start + 2]) >= 0x80
+                        and chunk[start + 3] < 0x80
+                        and start + 4 + ((size & 0x7F) | (chunk[start + 3] << 7)) == stop
+                    ):
+                        payload = start + 4
+                    else:
+                        payload = _point_payload(chunk, start, stop)
                     if payload >= 0:
                         if mode == BYTES:
-                            batch.append((POINT_BYTES, chunk[payload:stop]))
-                            if len(batch) >= batch_max:
+                            payloads.append(chunk[payload:stop])
+                            held += 1
+                            if held >= batch_max:
+                                batch.append((POINT_BYTES, payloads))
+                                payloads = []
                                 self._put(batch)
                                 batch = []
+                                held = 0
                         elif run_count == 0:
                             run_from = frame_start
                             run_count = 1
@@ -251,12 +272,17 @@ class Connection:
                             run_count += 1
                         frame_start = stop
                         continue
+                if payloads:
+                    batch.append((POINT_BYTES, payloads))
+                    payloads = []
                 if run_count:
                     batch.append((RAW, RawPoints(chunk[run_from:frame_start], run_count)))
                     run_count = 0
-                    if len(batch) >= batch_max:
+                    held += 1
+                    if held >= batch_max:
                         self._put(batch)
                         batch = []
+                        held = 0
                 frame_start = stop
                 body = chunk[start:stop]
                 req = request_cls()  # a fresh parse target per message, never reused
@@ -274,9 +300,13 @@ class Connection:
                     log.warning("%s: skipping an empty or unknown request (%d bytes)", self.label, len(body))
                 else:
                     batch.append((kind, req))
-                    if len(batch) >= batch_max:
+                    held += 1
+                    if held >= batch_max:
                         self._put(batch)
                         batch = []
+                        held = 0
+            if payloads:
+                batch.append((POINT_BYTES, payloads))
             if run_count:
                 batch.append((RAW, RawPoints(chunk[run_from:frame_start], run_count)))
             if batch:
@@ -340,12 +370,9 @@ class Connection:
                         counters.errors += 1
                         errors.report("point", exc)
                 elif kind == POINT_BYTES:
-                    counters.points_in += 1
-                    try:
-                        handler.point_bytes(req)  # type: ignore[arg-type]
-                    except Exception as exc:
-                        counters.errors += 1
-                        errors.report("point", exc)
+                    assert isinstance(req, list)
+                    counters.points_in += len(req)
+                    self._points_bytes(handler, req)
                 elif kind == RAW:
                     assert isinstance(req, RawPoints)
                     self._raw(handler, req)
@@ -368,6 +395,23 @@ class Connection:
             counters.errors += 1
             errors.report("close", exc)
         writer.flush()
+
+    def _points_bytes(self, handler: Handler, payloads: list[bytes]) -> None:
+        """A run of points to ``handler.points_bytes``; a point it raises on is counted and skipped."""
+        points = iter(payloads)
+        left = len(payloads)
+        while left:
+            try:
+                handler.points_bytes(points)
+                return
+            except Exception as exc:
+                self.counters.errors += 1
+                self._errors.report("point", exc)
+            now_left = operator.length_hint(points)
+            if now_left == left:  # it raised before taking a point: the first one left is the failed one
+                next(points, None)
+                now_left -= 1
+            left = now_left
 
     def _raw(self, handler: Handler, raw: RawPoints) -> None:
         self.counters.points_in += raw.points

@@ -14,6 +14,7 @@ Defaults are the safe answer for each request, so a handler only writes what it 
 ``restore(data)``  accept; if it raises, the runtime starts the handler empty
 ``point(p)``       pass the point through unchanged
 ``point_bytes``    only with ``POINT_BYTES = True``: parse, then ``point``
+``points_bytes``   only with ``POINT_BYTES = True``: ``point_bytes`` for each point of a run
 ``begin_batch``    pass through
 ``end_batch``      pass through
 ``close()``        nothing; called after the last request, before the final flush
@@ -26,6 +27,7 @@ request, so it may be edited in place and emitted.
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
 from typing import ClassVar
 
 from errloop.udf.agent import udf_pb2
@@ -84,6 +86,19 @@ class Handler(abc.ABC):
         the last occurrence wins), so ``payload + more`` is a valid edited point.
         """
         self.point(udf_pb2.Point.FromString(payload))
+
+    def points_bytes(self, payloads: Iterator[bytes]) -> None:
+        """A run of consecutive points, each as its serialized ``Point`` (with :attr:`POINT_BYTES`).
+
+        The runtime hands over runs of points (at most its batch size) this way, so a handler
+        can keep its per-point state in locals and emit a run in one write; the default calls
+        :meth:`point_bytes` for each. Take the points one at a time from the iterator and
+        have emitted (or be emitting) the output of every point taken before raising: if this
+        raises, the point last taken is counted as failed (the first one left, when none was
+        taken) and skipped, and the runtime calls again with the same iterator for the rest.
+        """
+        for payload in payloads:
+            self.point_bytes(payload)
 
     def begin_batch(self, begin: udf_pb2.BeginBatch) -> None:
         """Start of a batch."""

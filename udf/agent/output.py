@@ -27,6 +27,23 @@ _KEY_BEGIN: Final = b"\x82\x01"  # 16
 _KEY_POINT: Final = b"\x8a\x01"  # 17
 _KEY_END: Final = b"\x92\x01"  # 18
 FLUSH_AT: Final = 64 * 1024  # buffered bytes that force a flush even mid-burst
+_HEADS_UP_TO: Final = 1 << 14  # point sizes whose frame head is remembered (two-byte sizes: 16k heads at most)
+_heads: dict[int, bytes] = {}
+
+
+def point_head(size: int) -> bytes:
+    """The bytes before a serialized Point of ``size`` bytes that make it a framed ``Response(point=...)``.
+
+    ``point_head(len(p)) + p`` is what :meth:`Emitter.point_bytes` writes for ``p``; a run
+    of these joined goes out through :meth:`Emitter.point_frames`.
+    """
+    head = _heads.get(size)
+    if head is None:
+        inner = encode_uvarint(size)
+        head = encode_uvarint(len(_KEY_POINT) + len(inner) + size) + _KEY_POINT + inner
+        if size < _HEADS_UP_TO:
+            _heads[size] = head
+    return head
 
 
 @dataclass(slots=True)
@@ -157,6 +174,10 @@ class Emitter:
     def point_bytes(self, payload: bytes) -> None:
         """Emit one point given as its serialized ``Point``."""
         self._writer.write_member(_KEY_POINT, payload)
+
+    def point_frames(self, frames: bytes, points: int) -> None:
+        """Emit ``points`` points given as framed point Responses, joined (see :func:`point_head`)."""
+        self._writer.write_frames(frames, points)
 
     def begin_batch(self, begin: udf_pb2.BeginBatch) -> None:
         """Open an output batch."""

@@ -12,8 +12,10 @@ Why a cached result is the one the engine would give (:meth:`RuleSet.classify`):
   (``Suggestion.variables``, Jinja2's undeclared variables of the template).
 
 So the memo has two levels: the match-field values give the winning rule's variable names
-(:attr:`_winners`), and the match-field values plus the values of those names give the
-classification (:attr:`_results`). The caller says how an event's values of some names make
+(:attr:`winners`, with a token that stands for those match-field values while they are
+remembered: tokens are never reused), and the token plus the values of those names give the
+classification (:attr:`results`; the token spares hashing and comparing the long match-field
+texts twice). The caller says how an event's values of some names make
 a key (:data:`KeyOf`): any key works whose equality implies equal values, type included
 (``1``, ``1.0`` and ``True`` are equal in Python but not to the rules). :func:`typed_key`
 does that for a mapping; the classify UDF keys on a point's raw map values, whose map
@@ -36,10 +38,13 @@ from errloop.rules import contract
 from errloop.rules.classify import Classification, RuleSet
 
 CACHE_CAPACITY: Final = 1024  # classifications remembered (and as many match keys)
-_REFRESH_MASK: Final = 15  # hits that refresh an entry's recency: one in 16 (moving it costs ~5% per hit)
+REFRESH_MASK: Final = 15  # hits that refresh an entry's recency: one in 16 (moving it costs ~5% per hit)
 MAX_KEY_CHARS: Final = 4096  # events whose match-field texts are longer are not remembered
 
 T = TypeVar("T")
+C = TypeVar("C")
+# the winning rule's variable names (as a tuple and as a set), and the token of the match-field key
+Winner = tuple[tuple[str, ...], frozenset[str], int]
 # an event's key for these names (given as a tuple and as a set); equal keys only for equal values
 KeyOf = Callable[[tuple[str, ...], frozenset[str]], Hashable]
 
@@ -68,16 +73,17 @@ class ClassificationCache(Generic[T]):
     """
 
     __slots__ = (
-        "_match_set",
-        "_results",
+        "_tokens",
         "_variables",
-        "_winners",
         "capacity",
         "hits",
         "match_fields",
+        "match_set",
         "misses",
         "prepare",
+        "results",
         "rules",
+        "winners",
     )
 
     def __init__(self, rules: RuleSet, prepare: Callable[[Classification], T], capacity: int = CACHE_CAPACITY) -> None:
@@ -89,18 +95,26 @@ class ClassificationCache(Generic[T]):
         self.match_fields: tuple[str, ...] = tuple(
             sorted({name for rule in rules.rules for condition in rule.conditions for name in condition.fields})
         )
-        self._match_set = frozenset(self.match_fields)
+        self.match_set = frozenset(self.match_fields)
         self._variables: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
             rule.id: (tuple(sorted(rule.suggestion.variables)), frozenset(rule.suggestion.variables))
             for rule in rules.rules
         }
-        self._winners: OrderedDict[Hashable, tuple[tuple[str, ...], frozenset[str]]] = OrderedDict()
-        self._results: OrderedDict[tuple[Hashable, Hashable], T] = OrderedDict()
+        # read-only outside: a caller may look a key up in both itself (the hit path of
+        # lookup_keyed), then it counts the hit and calls refresh(key, full) one hit in REFRESH_MASK + 1
+        self.winners: OrderedDict[Hashable, Winner] = OrderedDict()
+        self.results: OrderedDict[tuple[int, Hashable], T] = OrderedDict()
+        self._tokens = 0
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
-        return len(self._results)
+        return len(self.results)
+
+    def refresh(self, key: Hashable, full: tuple[int, Hashable]) -> None:
+        """Mark the entries ``key`` (of :attr:`winners`) and ``full`` (of :attr:`results`) used now."""
+        self.winners.move_to_end(key)
+        self.results.move_to_end(full)
 
     def classify(self, event: Mapping[str, contract.Value]) -> T:
         """The prepared classification of ``event``."""
@@ -108,30 +122,51 @@ class ClassificationCache(Generic[T]):
 
     def lookup(self, key_of: KeyOf, event: Callable[[], Mapping[str, contract.Value]]) -> T:
         """Like :meth:`classify`; ``key_of`` keys the event's values, ``event()`` gives the whole event (on a miss)."""
-        key = key_of(self.match_fields, self._match_set)
-        winners = self._winners
-        variables = winners.get(key)
-        if variables is not None:
-            full = (key, key_of(*variables) if variables[0] else None)
-            found = self._results.get(full)
+        return self.lookup_keyed(
+            key_of(self.match_fields, self.match_set),
+            lambda _, names, nameset: key_of(names, nameset),
+            None,
+            lambda _: event(),
+        )
+
+    def lookup_keyed(
+        self,
+        key: Hashable,
+        key_of: Callable[[C, tuple[str, ...], frozenset[str]], Hashable],
+        of: C,
+        event: Callable[[C], Mapping[str, contract.Value]],
+    ) -> T:
+        """:meth:`lookup` for a caller that keyed the match fields itself and makes no closure per event.
+
+        ``key`` is the event's key for (:attr:`match_fields`, :attr:`match_set`); ``key_of(of,
+        names, nameset)`` keys it for other names, ``event(of)`` gives the whole event.
+        """
+        winners = self.winners
+        winner = winners.get(key)
+        if winner is not None:
+            names, nameset, token = winner
+            full = (token, key_of(of, names, nameset) if names else None)
+            found = self.results.get(full)
             if found is not None:
                 self.hits += 1
-                if not self.hits & _REFRESH_MASK:  # LRU order, refreshed on one hit in 16: a hot entry stays
-                    winners.move_to_end(key)
-                    self._results.move_to_end(full)
+                if not self.hits & REFRESH_MASK:  # LRU order, refreshed on one hit in 16: a hot entry stays
+                    self.refresh(key, full)
                 return found
         self.misses += 1
-        result = self.rules.classify(event())
+        result = self.rules.classify(event(of))
         prepared = self.prepare(result)
         if _chars(key) > MAX_KEY_CHARS:
             return prepared
-        variables = self._variables.get(result.rule_id, _NO_VARIABLES)
-        winners[key] = variables
+        names, nameset = self._variables.get(result.rule_id, _NO_VARIABLES)
+        if winner is None or winner[0] != names:  # (another winner: only if the rules are not deterministic)
+            self._tokens += 1
+            winner = (names, nameset, self._tokens)
+            winners[key] = winner
         winners.move_to_end(key)
         if len(winners) > self.capacity:
             winners.popitem(last=False)
-        results = self._results
-        results[(key, key_of(*variables) if variables[0] else None)] = prepared
+        results = self.results
+        results[(winner[2], key_of(of, names, nameset) if names else None)] = prepared
         if len(results) > self.capacity:
             results.popitem(last=False)
         return prepared

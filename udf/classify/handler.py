@@ -6,7 +6,8 @@ point renamed to ``errloop_classified`` with the classification as tags (error_c
 category, retryable, severity, rule_id) and fields (suggestion, error_code,
 retry_after_s when set), plus:
 
-- ``classified_ns``: wall clock when the UDF handled the event (trace stage "classified");
+- ``classified_ns``: wall clock when the UDF handled the event (trace stage "classified"; on
+  the bytes path a reading taken while handling the same run of points, at most 1 ms earlier);
 - ``fp_count``: events with this fingerprint seen by this classifier (kept across restarts
   through Kapacitor snapshots; only when the point has a fingerprint tag);
 - ``window_count``: events with the same Kapacitor group and category whose point time
@@ -25,15 +26,15 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Final, NamedTuple
 
 from errloop.rules import contract
 from errloop.rules.classify import Classification, RuleError, RuleSet, default_rules
 from errloop.udf.agent import Edge, Handler, Info, InitError, Options, OptionSpec, ValueType, pointbytes, udf_pb2
-from errloop.udf.agent.output import Emitter
+from errloop.udf.agent.output import Emitter, point_head
 from errloop.udf.classify import reload
-from errloop.udf.classify.cache import ClassificationCache
+from errloop.udf.classify.cache import REFRESH_MASK, ClassificationCache
 from errloop.udf.classify.sampling import Kept, Sampler
 from errloop.udf.classify.state import FINGERPRINT_CAPACITY, FingerprintTable, SnapshotError, WindowCounter
 
@@ -67,13 +68,21 @@ _SAMPLE_DROPPED_FIELD: Final = pointbytes.IntField(SAMPLE_DROPPED)
 _PICTURES: Final = tuple((picture, char) for char, picture in contract.CONTROL_PICTURES.items())
 # every map entry of a serialized Point starts with its key as ``0x0a <length> name``: a point
 # whose bytes hold none of these holds none of the output names (a false hit only costs time)
-# (a fixed pattern of literals: the standard re is linear on it, and faster to call than re2)
+# (a fixed pattern of literals: the standard re is linear on it, and faster to call than re2;
+# grouped by length byte, which most entry keys already fail on: a quarter faster than flat)
+_BY_LENGTH: Final = {len(n): sorted(m for m in _OUTPUT_NAMES if len(m) == len(n)) for n in _OUTPUT_NAMES}
 _OUTPUT_KEYS: Final = re.compile(
-    b"\\n(?:" + b"|".join(re.escape(bytes((len(n),)) + n.encode()) for n in sorted(_OUTPUT_NAMES)) + b")"
+    b"\\n(?:"
+    + b"|".join(
+        re.escape(bytes((size,))) + b"(?:" + b"|".join(re.escape(n.encode()) for n in names) + b")"
+        for size, names in sorted(_BY_LENGTH.items())
+    )
+    + b")"
 )
 if max(map(len, _OUTPUT_NAMES)) >= 0x80:
     raise ImportError("output names must stay shorter than 128 bytes for _OUTPUT_KEYS")
 _FROM_STRING: Final = udf_pb2.Point.FromString
+_STAMP_NS: Final = 1_000_000  # classified_ns of the bytes path: taken per point, re-encoded when 1 ms old
 _TO_PICTURES: Final = str.maketrans(contract.CONTROL_PICTURES)
 
 
@@ -97,32 +106,54 @@ class _Added(NamedTuple):
     encoded: bytes | None  # the rename and all of the above as Point fields to append (None: not encodable)
 
 
+def point_key(point: udf_pb2.Point, names: tuple[str, ...], nameset: frozenset[str]) -> Hashable:
+    """The point's key for ``names``: the raw values of each of its maps (see :class:`PointKey`).
+
+    ``(strings, tags, numbers)``: the string field and the tag of each name, and None when
+    no number field has one of the names, else the int, double and bool field of each.
+    ClassifyHandler.points_bytes builds the same keys inline.
+    """
+    strings, tags, ints, doubles, bools = (
+        point.fieldsString,
+        point.tags,
+        point.fieldsInt,
+        point.fieldsDouble,
+        point.fieldsBool,
+    )
+    return (
+        tuple([strings[n] if n in strings else None for n in names]),
+        tuple([tags[n] if n in tags else None for n in names]),
+        None
+        if nameset.isdisjoint([*ints, *doubles, *bools])
+        else (
+            tuple([ints[n] if n in ints else None for n in names]),
+            tuple([doubles[n] if n in doubles else None for n in names]),
+            tuple([bools[n] if n in bools else None for n in names]),
+        ),
+    )
+
+
+def point_event(point: udf_pb2.Point) -> contract.Event:
+    """``PointView(point).event()`` (ClassificationCache.lookup_keyed's ``event``)."""
+    return PointView(point).event()
+
+
 class PointKey:
     """A :data:`~errloop.udf.classify.cache.KeyOf` for a point: the raw values of each of its maps.
 
     Equal keys mean equal values for the rules: the map a value comes from fixes its type
     and its precedence (``PointView.get``), and raw string fields that are equal stay equal
-    once their newlines are restored. Only the maps that hold one of the names take part.
+    once their newlines are restored. The number maps take part only when one of them holds
+    one of the names. (:func:`point_key`, as a callable of the names.)
     """
 
-    __slots__ = ("_bools", "_doubles", "_ints", "_strings", "_tags")
+    __slots__ = ("_point",)
 
     def __init__(self, point: udf_pb2.Point) -> None:
-        self._strings = point.fieldsString.get
-        self._tags = point.tags.get
-        ints, doubles, bools = point.fieldsInt, point.fieldsDouble, point.fieldsBool
-        self._ints = ints if ints else None
-        self._doubles = doubles if doubles else None
-        self._bools = bools if bools else None
+        self._point = point
 
     def __call__(self, names: tuple[str, ...], nameset: frozenset[str]) -> Hashable:
-        key: tuple[object, ...] = (tuple(map(self._strings, names)), tuple(map(self._tags, names)))
-        for numbers in (self._ints, self._doubles, self._bools):
-            if numbers is not None and not nameset.isdisjoint(numbers):
-                key += (tuple(map(numbers.get, names)),)
-            else:
-                key += (None,)
-        return key
+        return point_key(self._point, names, nameset)
 
 
 def fingerprint_of(point: udf_pb2.Point) -> str | None:
@@ -335,20 +366,131 @@ class ClassifyHandler(Handler):
         return view, _added(rules.classify(view.event()))
 
     def point_bytes(self, payload: bytes) -> None:
+        self.points_bytes((payload,))
+
+    def points_bytes(self, payloads: Iterable[bytes]) -> None:
         # the usual case: the output is the input with the classification's fields appended
-        # (pointbytes), which skips editing upb maps and serializing the point again
-        point = _FROM_STRING(payload)
-        if self.rule_file is not None:
-            self._poll_rules(self.rule_file, point)
-        cache = self._cache()[1]
-        if cache is None:
-            view, added = self._classify(point)
-        else:
-            added = cache.lookup(PointKey(point), lambda: PointView(point).event())
-            view = None
-        if added.encoded is None or _OUTPUT_KEYS.search(payload) is not None:
-            self._emit_edited(point, view or PointView(point), added)
-            return
+        # (pointbytes), which skips editing upb maps and serializing the point again; the
+        # outputs of a run go out framed and joined, in one write. Everything a point needs
+        # is bound to locals once per run, upb map containers are fetched once per point,
+        # and a memo hit is read inline: per point, this is the hottest loop of the UDF.
+        rules, cache = self._cache()
+        emitter = self.emitter
+        fingerprints = self.fingerprints
+        window = self.window
+        sampler = self.sampler
+        rule_file = self.rule_file  # looked at once per run (on its first point): at most BATCH_MAX points
+        search = _OUTPUT_KEYS.search
+        fp_name = _FINGERPRINT_TAG
+        time_ns = time.time_ns
+        stamp = time_ns()
+        stamp_field = _CLASSIFIED_NS_FIELD(stamp)
+        out: list[bytes] = []
+        emitted = 0
+        try:
+            for payload in payloads:
+                point = _FROM_STRING(payload)
+                if rule_file is not None:
+                    self._poll_rules(rule_file, point)  # emits its report itself: nothing is held yet
+                    rule_file = None
+                    rules, cache = self._cache()
+                strings = point.fieldsString
+                tags = point.tags
+                ints, doubles, bools = point.fieldsInt, point.fieldsDouble, point.fieldsBool
+                numbers = [*ints, *doubles, *bools]  # the names of the number fields: few
+                if cache is None:
+                    added = _added(rules.classify(PointView(point).event()))
+                else:
+                    # point_key(point, names, nameset), inline, and the memo's hit path
+                    names = cache.match_fields
+                    # (``m[n] if n in m`` rather than ``m.get``: upb's get parses keyword arguments)
+                    key = (
+                        tuple([strings[n] if n in strings else None for n in names]),
+                        tuple([tags[n] if n in tags else None for n in names]),
+                        None
+                        if cache.match_set.isdisjoint(numbers)
+                        else (
+                            tuple([ints[n] if n in ints else None for n in names]),
+                            tuple([doubles[n] if n in doubles else None for n in names]),
+                            tuple([bools[n] if n in bools else None for n in names]),
+                        ),
+                    )
+                    winner = cache.winners.get(key)
+                    found = None
+                    if winner is not None:
+                        names, nameset, token = winner
+                        full = (
+                            token,
+                            (
+                                tuple([strings[n] if n in strings else None for n in names]),
+                                tuple([tags[n] if n in tags else None for n in names]),
+                                None
+                                if nameset.isdisjoint(numbers)
+                                else (
+                                    tuple([ints[n] if n in ints else None for n in names]),
+                                    tuple([doubles[n] if n in doubles else None for n in names]),
+                                    tuple([bools[n] if n in bools else None for n in names]),
+                                ),
+                            )
+                            if names
+                            else None,
+                        )
+                        found = cache.results.get(full)
+                    if found is None:
+                        added = cache.lookup_keyed(key, point_key, point, point_event)
+                    else:
+                        added = found
+                        cache.hits += 1
+                        if not cache.hits & REFRESH_MASK:
+                            cache.refresh(key, full)
+                encoded = added.encoded
+                if encoded is None or sampler is not None or search(payload) is not None:
+                    if out:
+                        emitter.point_frames(b"".join(out), emitted)
+                        out = []
+                        emitted = 0
+                    if encoded is None or search(payload) is not None:
+                        self._emit_edited(point, PointView(point), added)
+                    else:
+                        self._emit_sampled(payload, point, added)
+                    continue
+                now = time_ns()
+                if now - stamp > _STAMP_NS:
+                    stamp = now
+                    stamp_field = _CLASSIFIED_NS_FIELD(now)
+                size = len(payload) + len(encoded) + len(stamp_field)
+                # fingerprint_of(point), inline
+                if fp_name in numbers:
+                    fingerprint = None
+                else:
+                    fingerprint = strings[fp_name] if fp_name in strings else None
+                    if fingerprint is None:
+                        fingerprint = tags[fp_name] if fp_name in tags else None
+                    elif not fingerprint.isascii():
+                        fingerprint = restore_newlines(fingerprint)
+                if window is None:
+                    if fingerprint:
+                        count_field = _FP_COUNT_FIELD(fingerprints.see(fingerprint, point.time))
+                        out += (point_head(size + len(count_field)), payload, encoded, stamp_field, count_field)
+                    else:
+                        out += (point_head(size), payload, encoded, stamp_field)
+                else:
+                    time_of = point.time
+                    window_field = _WINDOW_COUNT_FIELD(window.add((point.group, added.result.category), time_of))
+                    if fingerprint:
+                        count_field = _FP_COUNT_FIELD(fingerprints.see(fingerprint, time_of))
+                        size += len(count_field) + len(window_field)
+                        out += (point_head(size), payload, encoded, stamp_field, count_field, window_field)
+                    else:
+                        out += (point_head(size + len(window_field)), payload, encoded, stamp_field, window_field)
+                emitted += 1
+        finally:
+            if out:
+                emitter.point_frames(b"".join(out), emitted)
+
+    def _emit_sampled(self, payload: bytes, point: udf_pb2.Point, added: _Added) -> None:
+        """The bytes path with a sampler: ``payload`` and its fields, unless the sampler drops it."""
+        assert added.encoded is not None
         parts = [payload, added.encoded, _CLASSIFIED_NS_FIELD(time.time_ns())]
         fingerprint = fingerprint_of(point)
         if fingerprint is not None:
@@ -356,12 +498,11 @@ class ClassifyHandler(Handler):
         if self.window is not None:
             count = self.window.add((point.group, added.result.category), point.time)
             parts.append(_WINDOW_COUNT_FIELD(count))
-        if self.sampler is not None:
-            kept = self._sample(point, view or PointView(point), added)
-            if kept is None:
-                return
-            parts.append(pointbytes.double_field(SAMPLE_WEIGHT, kept.weight))
-            parts.append(_SAMPLE_DROPPED_FIELD(kept.dropped))
+        kept = self._sample(point, PointView(point), added)
+        if kept is None:
+            return
+        parts.append(pointbytes.double_field(SAMPLE_WEIGHT, kept.weight))
+        parts.append(_SAMPLE_DROPPED_FIELD(kept.dropped))
         self.emitter.point_bytes(b"".join(parts))
 
     def _poll_rules(self, rule_file: reload.RuleFile, point: udf_pb2.Point) -> None:
