@@ -488,8 +488,9 @@ def decide_topic(policy: Policy) -> str:
 
 _MODE_TEXT = {
     "shadow": "shadow: decisions are recorded and announced, no action is applied",
-    "canary": "canary: decisions are recorded and announced for the subset {subset}",
-    "enforce": "enforce: decisions are recorded and announced as actions to apply",
+    # nothing applies an action yet (the roadmap's decision UDF and signed actions): say so
+    "canary": "canary: decisions are recorded and announced for the subset {subset}; no action is applied yet",
+    "enforce": "enforce: decisions are recorded and announced; no action is applied yet",
 }
 
 

@@ -218,7 +218,7 @@ def test_rate_alerts_get_a_batch_task_of_their_own_and_count_alerts_keep_the_cla
     assert ".period(5m)" in rate and ".every(50s)" in rate
     policy_task = scripts["errloop-rated"]
     assert ".window(2m)" in policy_task and policy_task.count("|alert()") == 1  # the count alert only
-    assert any(h.topic == "errloop-rated-rate" for h in bundle.handlers) is False  # no notify targets here
+    assert not any(h.topic == "errloop-rated-rate" for h in bundle.handlers)  # no notify targets here
     assert [d.database for d in bundle.databases] == ["errloop", "prom"]
 
 
