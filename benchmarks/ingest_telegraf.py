@@ -1,6 +1,7 @@
 """Lines/s into InfluxDB under real Telegraf: the errlog plugin against Telegraf's own inputs.tail + json.
 
-    .venv/bin/python benchmarks/ingest_telegraf.py [--lines 100000] [--tail-strings]
+    .venv/bin/python benchmarks/ingest_telegraf.py [--lines 100000] [--tail-strings] [--replay]
+        [--content-encoding identity]
 
 Starts a private stack (InfluxDB and Kapacitor on free loopback ports, temporary state,
 no stack Telegraf), writes one file of N zap JSON error lines (the real error lines of
@@ -14,7 +15,12 @@ each with its own config and into its own database:
   only unless ``--tail-strings`` adds msg/error/caller/level/trace_id as string fields) and
   ``max_undelivered_lines = 20000`` (TICK-STACK.md: ~82k lines/s; ~9.9k with the default 1000).
 
-Both: ``metric_batch_size = 5000``, ``flush_interval = "100ms"``, a metric buffer that holds
+With ``--replay``, a third run shows what Telegraf and InfluxDB alone take to store the very
+points errlog makes: ``[[inputs.execd]]`` running a copy of the events errlog wrote for this
+file (encoded beforehand, in this process) to stdout, no Python work per line. errlog can be
+no faster than that.
+
+All: ``metric_batch_size = 5000``, ``flush_interval = "100ms"``, a metric buffer that holds
 all N. The time is from Telegraf's start until a ``count`` query finds all N points
 (polled every 100 ms); "steady" is from the first stored point to the last. A benchmark
 measures; nothing here asserts.
@@ -64,7 +70,7 @@ def zap_error_lines(n: int, seed: int) -> list[str]:
     return out
 
 
-def agent_conf(influx_url: str, database: str, buffer: int) -> str:
+def agent_conf(influx_url: str, database: str, buffer: int, encoding: str) -> str:
     return f"""[agent]
   interval = "10s"
   flush_interval = "100ms"
@@ -78,10 +84,11 @@ def agent_conf(influx_url: str, database: str, buffer: int) -> str:
   database = "{database}"
   skip_database_creation = true
   timeout = "10s"
+  content_encoding = "{encoding}"
 """
 
 
-def errlog_confs(tmp: Path, log: Path, influx_url: str, database: str, buffer: int) -> tuple[str, str]:
+def errlog_confs(tmp: Path, log: Path, influx_url: str, database: str, buffer: int, encoding: str) -> tuple[str, str]:
     errlog_toml = f"""[[inputs.errlog]]
   files = [{json.dumps(str(log))}]
   from_beginning = true
@@ -93,7 +100,7 @@ def errlog_confs(tmp: Path, log: Path, influx_url: str, database: str, buffer: i
 """
     cmd = [sys.executable, "-m", "errloop.telegraf.errlog.plugin", "--config", str(tmp / "errlog.toml")]
     telegraf = (
-        agent_conf(influx_url, database, buffer)
+        agent_conf(influx_url, database, buffer, encoding)
         + f"""
 [[inputs.execd]]
   command = {json.dumps(cmd)}
@@ -105,10 +112,57 @@ def errlog_confs(tmp: Path, log: Path, influx_url: str, database: str, buffer: i
     return errlog_toml, telegraf
 
 
-def tail_conf(log: Path, influx_url: str, database: str, buffer: int, strings: bool) -> str:
+REPLAY = """import shutil, sys
+with open(sys.argv[1], "rb") as f:
+    shutil.copyfileobj(f, sys.stdout.buffer)
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+
+def replay_conf(tmp: Path, influx_url: str, database: str, buffer: int, encoding: str) -> str:
+    """execd copying the pre-encoded events to Telegraf, then waiting for the stop (EOF on stdin)."""
+    cmd = [sys.executable, "-c", REPLAY, str(tmp / "events.lp")]
+    return (
+        agent_conf(influx_url, database, buffer, encoding)
+        + f"""
+[[inputs.execd]]
+  command = {json.dumps(cmd)}
+  signal = "none"
+  restart_delay = "1h"
+  data_format = "influx"
+"""
+    )
+
+
+def encode_events(log: Path, tmp: Path, n: int) -> Path:
+    """The lines errlog writes for ``log``, made in this process (for ``--replay``)."""
+    from errloop.telegraf.errlog.config import load_config
+    from errloop.telegraf.errlog.plugin import ErrlogPlugin
+
+    conf = tmp / "replay-errlog.toml"
+    conf.write_text(
+        f"[[inputs.errlog]]\nfiles = [{json.dumps(str(log))}]\nfrom_beginning = true\n"
+        'env = "bench"\nhost = "bench"\nstats_interval = "1h"\n'
+    )
+    plugin = ErrlogPlugin(load_config(str(conf)))
+    out = tmp / "events.lp"
+    written = 0
+    with out.open("w") as f:
+        while written < n:
+            lines = [line for line in plugin.gather() if line.startswith(contract.EVENTS + ",")]
+            if not lines:
+                break
+            f.writelines(line + "\n" for line in lines)
+            written += len(lines)
+    plugin.close()
+    return out
+
+
+def tail_conf(log: Path, influx_url: str, database: str, buffer: int, encoding: str, strings: bool) -> str:
     string_fields = '\n  json_string_fields = ["msg", "error", "caller", "level", "trace_id"]' if strings else ""
     return (
-        agent_conf(influx_url, database, buffer)
+        agent_conf(influx_url, database, buffer, encoding)
         + f"""
 [[inputs.tail]]
   files = [{json.dumps(str(log))}]
@@ -180,6 +234,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each run")
     ap.add_argument("--tail-strings", action="store_true", help="tail+json also stores msg/error/caller/… strings")
+    ap.add_argument(
+        "--content-encoding",
+        default="gzip",
+        choices=("gzip", "identity"),
+        help="content_encoding of outputs.influxdb in every run (default: Telegraf's own, gzip)",
+    )
+    ap.add_argument("--replay", action="store_true", help="also time Telegraf + InfluxDB on errlog's own points")
     ap.add_argument("--keep", type=Path, help="keep the logs and configs in this directory")
     args = ap.parse_args()
     n = args.lines
@@ -201,11 +262,13 @@ def main() -> int:
         run.up(cfg, say=lambda _: None)
         try:
             results = []
-            for db in ("bench_tail", "bench_errlog"):
+            for db in ("bench_tail", "bench_errlog", "bench_replay"):
                 run.influx_query(cfg, f'CREATE DATABASE "{db}"', method="POST")
 
             conf = tmp / "tail.conf"
-            conf.write_text(tail_conf(log, cfg.influx_url, "bench_tail", buffer, args.tail_strings))
+            conf.write_text(
+                tail_conf(log, cfg.influx_url, "bench_tail", buffer, args.content_encoding, args.tail_strings)
+            )
             results.append(
                 run_telegraf(
                     "tail",
@@ -219,7 +282,9 @@ def main() -> int:
                 )
             )
 
-            errlog_toml, telegraf_conf = errlog_confs(tmp, log, cfg.influx_url, "bench_errlog", buffer)
+            errlog_toml, telegraf_conf = errlog_confs(
+                tmp, log, cfg.influx_url, "bench_errlog", buffer, args.content_encoding
+            )
             (tmp / "errlog.toml").write_text(errlog_toml)
             conf = tmp / "errlog.conf"
             conf.write_text(telegraf_conf)
@@ -227,16 +292,27 @@ def main() -> int:
             results.append(
                 run_telegraf("errlog", telegraf, conf, cfg.influx_url, "bench_errlog", query, n, args.timeout)
             )
+            if args.replay:
+                encode_events(log, tmp, n)
+                conf = tmp / "replay.conf"
+                conf.write_text(replay_conf(tmp, cfg.influx_url, "bench_replay", buffer, args.content_encoding))
+                results.append(
+                    run_telegraf("replay", telegraf, conf, cfg.influx_url, "bench_replay", query, n, args.timeout)
+                )
         finally:
             run.down(cfg, say=lambda _: None)
 
     for r in results:
         print(r.line(n))
-    tail, errlog = results
+    tail, errlog = results[:2]
     print(f"ratio errlog / tail+json: {tail.total_s / errlog.total_s:.2f}x from start (goal >= 0.5x)")
     steady_tail, steady_errlog = tail.total_s - tail.first_s, errlog.total_s - errlog.first_s
     if steady_tail > 0 and steady_errlog > 0:
         print(f"ratio errlog / tail+json: {steady_tail / steady_errlog:.2f}x from the first stored point")
+    if args.replay:
+        replay = results[2]
+        print(f"ratio replay / tail+json: {tail.total_s / replay.total_s:.2f}x from start (Telegraf + InfluxDB alone)")
+        print(f"errlog / replay: {replay.total_s / errlog.total_s:.2f}x (1.0 = errlog costs nothing)")
     return 0
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Final
 
 from errloop.rules.contract import CONTROL_PICTURES, RESTORE_TABLE, restore_newlines
@@ -50,6 +50,7 @@ __all__ = [
     "MAX_STRING_BYTES",
     "RESTORE_TABLE",
     "LineProtocolError",
+    "SeriesEncoder",
     "encode",
     "escape_string_field",
     "escape_tag_value",
@@ -205,3 +206,103 @@ def encode(
             raise LineProtocolError(f"timestamp {time_ns!r} is not a signed 64-bit integer")
         parts.append(f" {time_ns}")
     return "".join(parts)
+
+
+class SeriesEncoder:
+    """:func:`encode` for many points of one measurement with fixed tag keys, faster and byte for byte the same.
+
+    The escaped ``measurement,tags`` head of each series is made once (at most
+    ``max_series`` remembered), every field key is checked and escaped once, and the
+    encoded ``key=value`` of the fields named in ``repeated`` (texts a log repeats: stacks,
+    templates, frames) is remembered while short enough (at most ``max_repeated``).
+    """
+
+    def __init__(
+        self,
+        measurement: str,
+        tag_keys: Sequence[str],
+        *,
+        repeated: Iterable[str] = (),
+        max_series: int = 4096,
+        max_repeated: int = 4096,
+        repeated_chars: int = 8192,
+    ) -> None:
+        self.measurement = _measurement(measurement)
+        self.tag_keys = tuple(sorted(tag_keys))
+        self._tag_heads = tuple(f",{_key('tag key', k)}=" for k in self.tag_keys)
+        self.repeated = frozenset(repeated)
+        self.max_series = max_series
+        self.max_repeated = max_repeated
+        self.repeated_chars = repeated_chars
+        self._heads: dict[tuple[object, ...], str] = {}
+        self._field_keys: dict[str, str] = {}
+        self._fragments: dict[str, dict[str, str]] = {k: {} for k in self.repeated}
+        self._fragment_count = 0
+
+    def head(self, tags: Mapping[str, object]) -> str:
+        """``measurement,k=v,…`` of a point with these tags (keys outside ``tag_keys`` are not looked at)."""
+        values = tuple(tags.get(k, "") for k in self.tag_keys)
+        head = self._heads.get(values)
+        if head is not None:
+            return head
+        parts = [self.measurement]
+        for prefix, key, value in zip(self._tag_heads, self.tag_keys, values, strict=True):
+            if not isinstance(value, str):
+                raise LineProtocolError(f"tag {key!r}: value must be a str, got {type(value).__name__}")
+            escaped = escape_tag_value(value)
+            if escaped:
+                parts.append(prefix + escaped)
+        head = "".join(parts)
+        if len(self._heads) >= self.max_series:
+            self._heads.clear()
+        self._heads[values] = head
+        return head
+
+    def _field_key(self, key: str) -> str:
+        escaped = _key("field key", key)
+        if len(self._field_keys) < 1024:
+            self._field_keys[key] = escaped + "="
+        return escaped + "="
+
+    def fields(self, fields: Mapping[str, object], skip: Container[str] = ()) -> str:
+        """The ``k=v,…`` part of a point: ``fields`` in their order, keys in ``skip`` left out."""
+        out = []
+        keys = self._field_keys
+        fragments = self._fragments
+        for key, value in fields.items():
+            if key in skip:
+                continue
+            remembered = fragments.get(key)
+            if remembered is not None and type(value) is str:
+                fragment = remembered.get(value)
+                if fragment is None:
+                    fragment = (keys.get(key) or self._field_key(key)) + escape_string_field(value)
+                    if len(value) <= self.repeated_chars:
+                        if self._fragment_count >= self.max_repeated:
+                            for memo in fragments.values():
+                                memo.clear()
+                            self._fragment_count = 0
+                        remembered[value] = fragment
+                        self._fragment_count += 1
+                out.append(fragment)
+                continue
+            kind = type(value)
+            if kind is str:
+                encoded = escape_string_field(value)  # type: ignore[arg-type]
+            elif kind is int and _INT_MIN <= value <= _INT_MAX:  # type: ignore[operator]
+                encoded = f"{value}i"
+            else:
+                encoded = _field_value(key, value)
+            out.append((keys.get(key) or self._field_key(key)) + encoded)
+        if not out:
+            raise LineProtocolError(f"point of {self.measurement!r} has no fields")
+        return ",".join(out)
+
+    def line(self, head: str, fields: Mapping[str, object], time_ns: int | None, skip: Container[str] = ()) -> str:
+        """One line: ``head`` (from :meth:`head`), the fields (without the keys in ``skip``) and the time."""
+        body = self.fields(fields, skip)
+        if time_ns is None:
+            return f"{head} {body}"
+        if type(time_ns) is not int or not _INT_MIN <= time_ns <= _INT_MAX:
+            raise LineProtocolError(f"timestamp {time_ns!r} is not a signed 64-bit integer")
+        return f"{head} {body} {time_ns}"

@@ -36,6 +36,9 @@ recover closure, ``panic``) are the panic machinery, not the place of the error.
 _FILE_LINE: Final = re.compile(
     r"^\s+(\S.*?:\d+)(?:\s+\+0x[0-9a-fA-F]+)?(?:\s+fp=0x[0-9a-fA-F]+ sp=0x[0-9a-fA-F]+ pc=0x[0-9a-fA-F]+)?\s*$"
 )  # "fp=… sp=… pc=…" follow in dumps of fatal errors and signals (GOTRACEBACK=system)
+_VOLATILE: Final = re.compile(
+    r"goroutine \d+|\((?:0x|\{|\.\.\.)[^\n]*\)$|\+0x[0-9a-fA-F]+|fp=0x\S+ sp=0x\S+ pc=0x\S+", re.MULTILINE
+)
 _GOROUTINE: Final = re.compile(r"^goroutine \d+ (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\[.*\]:?$")
 _CREATED_BY: Final = re.compile(r"^created by (\S+)(?: in goroutine \d+)?$")
 
@@ -90,6 +93,13 @@ def iter_frames(text: str) -> Iterator[Frame]:
             pending = created.group(1) if created else _strip_args(line)
         else:
             pending = _strip_args(line)
+
+
+def stack_key(text: str) -> str:
+    """The text without what differs between two dumps of the same stack: goroutine ids, call
+    arguments, pc offsets and frame pointers. Texts with the same key have the same frames
+    (function names and file:line) in the same order, so the key can stand for the text in a memo."""
+    return _VOLATILE.sub("", text)
 
 
 def parse_stack(text: str) -> list[Frame]:

@@ -30,7 +30,7 @@ from errloop.telegraf.errlog.container import Unwrapper, unwrap_once
 from errloop.telegraf.errlog.errchain import split_chain
 from errloop.telegraf.errlog.fingerprint import CURRENT as FINGERPRINT_CURRENT
 from errloop.telegraf.errlog.fingerprint import fingerprint
-from errloop.telegraf.errlog.gostack import frames_text, parse_stack, stack_top_frame
+from errloop.telegraf.errlog.gostack import frames_text, parse_stack, stack_key, stack_top_frame
 from errloop.telegraf.errlog.group import Grouped, Grouper, starts
 from errloop.telegraf.errlog.mask import mask_message
 from errloop.telegraf.errlog.parsers import JSON_FORMATS, PARSERS, LineParser, Record
@@ -195,7 +195,24 @@ def _top(stack: str, in_app_prefixes: tuple[str, ...], panic: bool) -> tuple[str
     return (frame.function, frame.file_line) if frame else ("", "")
 
 
-_top_memo = lru_cache(maxsize=512)(_top)  # a service logs the same few stacks under many messages
+TOP_MEMO_SIZE: Final = 512
+_top_seen: dict[tuple[str, tuple[str, ...], bool], tuple[str, str]] = {}
+
+
+def _top_memo(stack: str, in_app_prefixes: tuple[str, ...], panic: bool) -> tuple[str, str]:
+    """:func:`_top`, remembered by :func:`stack_key` (a service logs the same few stacks under many messages;
+    panics and ``debug.Stack`` print them with other goroutine ids and arguments each time)."""
+    top = _top_seen.get((stack, in_app_prefixes, panic))  # a stack with nothing volatile is its own key
+    if top is not None:
+        return top
+    key = (stack_key(stack), in_app_prefixes, panic)
+    top = _top_seen.get(key)
+    if top is None:
+        top = _top(stack, in_app_prefixes, panic)
+        if len(_top_seen) >= TOP_MEMO_SIZE:
+            _top_seen.clear()
+        _top_seen[key] = top
+    return top
 
 
 MEMO_CHARS: Final = 4096

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Final
 
 from errloop.rules import contract
@@ -26,10 +26,10 @@ class SeriesClock:
     def __init__(self, window_ns: int = BUMP_WINDOW_NS, max_series: int = MAX_SERIES) -> None:
         self.window_ns = window_ns
         self.max_series = max_series
-        self._last: OrderedDict[tuple[tuple[str, str], ...], int] = OrderedDict()
+        self._last: OrderedDict[Hashable, int] = OrderedDict()
         self.bumped = 0
 
-    def assign(self, series: tuple[tuple[str, str], ...], time_ns: int) -> int:
+    def assign(self, series: Hashable, time_ns: int) -> int:
         last = self._last.get(series)
         if last is not None:
             self._last.move_to_end(series)
@@ -44,11 +44,23 @@ class SeriesClock:
         return time_ns
 
 
+_TAGS: Final = frozenset(contract.EVENT_TAGS)
+_EVENTS: Final = lineproto.SeriesEncoder(
+    contract.EVENTS,
+    contract.EVENT_TAGS,
+    # texts that repeat from event to event of one error: their encoded form is remembered
+    repeated=("template", "error_type", "error_chain", "root_cause", "stack", "top_frame", "file_line", "source"),
+)
+
+
 def event_line(event: Mapping[str, contract.Value], time_ns: int, clock: SeriesClock) -> str:
-    """The line of one event in ``errloop_events`` (raises lineproto.LineProtocolError if unwritable)."""
-    tags, fields = contract.split(event, contract.EVENT_TAGS)
-    series = tuple(sorted(tags.items()))
-    return lineproto.encode(contract.EVENTS, tags, fields, clock.assign(series, time_ns))
+    """The line of one event in ``errloop_events`` (raises lineproto.LineProtocolError if unwritable).
+
+    What ``lineproto.encode(contract.EVENTS, *contract.split(event, contract.EVENT_TAGS), t)``
+    writes, with ``t`` from ``clock`` for the event's series (its escaped tag set).
+    """
+    head = _EVENTS.head(event)
+    return _EVENTS.line(head, event, clock.assign(head, time_ns), skip=_TAGS)
 
 
 def stats_line(counters: Mapping[str, int], tags: Mapping[str, str], time_ns: int) -> str:

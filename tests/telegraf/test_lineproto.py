@@ -196,3 +196,46 @@ def test_round_trip_property(
 def test_restore_newlines_inverts_the_substitution(value: str) -> None:
     if not set(value) & set(lineproto.CONTROL_PICTURES.values()):
         assert restore_newlines(expected_string(value[:1000])) == value[:1000]
+
+
+_TAG_KEYS = ("service", "a b", "k=v", "host")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    points=st.lists(
+        st.tuples(
+            st.fixed_dictionaries(
+                {}, optional={k: st.sampled_from(["", "api", "x y", "a\\b", "é,="]) for k in _TAG_KEYS}
+            ),
+            st.dictionaries(st.sampled_from(["msg", "stack", "n", "f x", "ok"]), _field_values, min_size=1, max_size=5),
+            st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1)),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_series_encoder_writes_what_encode_writes(
+    points: list[tuple[dict[str, str], dict[str, str | int | float | bool], int | None]],
+) -> None:
+    # tiny memo bounds: the clearing paths run too; repeated values hit the remembered fragments
+    enc = lineproto.SeriesEncoder("m e", _TAG_KEYS, repeated=("stack", "msg"), max_series=2, max_repeated=3)
+    for tags, fields, time_ns in points * 2:
+        point = {**tags, **fields}
+        assert enc.line(enc.head(point), point, time_ns, skip=set(_TAG_KEYS)) == encode("m e", tags, fields, time_ns)
+
+
+def test_series_encoder_refuses_what_encode_refuses() -> None:
+    enc = lineproto.SeriesEncoder("m", ("t",), repeated=("s",))
+    with pytest.raises(LineProtocolError, match="tag 't'"):
+        enc.head({"t": 5})
+    with pytest.raises(LineProtocolError, match="no fields"):
+        enc.line("m", {"t": "x"}, None, skip={"t"})
+    with pytest.raises(LineProtocolError, match="outside signed 64 bits"):
+        enc.line("m", {"n": 2**63}, None)
+    with pytest.raises(LineProtocolError, match="not a finite number"):
+        enc.line("m", {"f": math.nan}, None)
+    with pytest.raises(LineProtocolError, match="timestamp"):
+        enc.line("m", {"n": 1}, 2**63)
+    with pytest.raises(LineProtocolError, match="reserved"):
+        enc.line("m", {"time": 1}, None)
