@@ -293,3 +293,39 @@ def test_two_dumps_back_to_back_are_two_events() -> None:
     nested = "panic: first [recovered]\n\tpanic: second\n\ngoroutine 1 [running]:\nmain.main()\n\t/m.go:3 +0x1\n"
     (ev,) = [o.event for o in parse_lines(nested.splitlines(keepends=True), source="s") if o.event]
     assert ev["message"] == "first" and ev["goroutine_id"] == 1 and ev["top_frame"] == "main.main"
+
+
+def _vary_dump(text: str, n: int) -> str:
+    """The same stack as another run prints it: other goroutine ids, call arguments and pc offsets."""
+
+    def other_hex(m: re.Match[str]) -> str:
+        return hex(int(m.group(0), 16) + n + 1)
+
+    text = re.sub(r"goroutine \d+", f"goroutine {n + 7}", text)
+    text = re.sub(r"(?<=\+)0x[0-9a-f]+", other_hex, text)
+    return re.sub(r"(?m)\((0x|\{)[^\n]*\)$", lambda m: re.sub(r"0x[0-9a-f]+", other_hex, m.group(0)), text)
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_stack_key_is_the_same_for_the_same_stack_and_the_memo_agrees(case: str) -> None:
+    from errloop.telegraf.errlog import normalise
+    from errloop.telegraf.errlog.gostack import stack_key
+
+    text = dump(case)
+    other = _vary_dump(text, 3)
+    assert other != text
+    assert stack_key(other) == stack_key(text)
+    normalise._top_seen.clear()
+    for stack in (text, other):
+        for panic in (True, False):
+            assert normalise._top_memo(stack, (), panic) == normalise._top(stack, (), panic)
+
+
+def test_stack_key_tells_other_frames_apart() -> None:
+    from errloop.telegraf.errlog.gostack import stack_key
+
+    a = "main.handler(0xc000012345)\n\t/src/app/h.go:42 +0x1d\n"
+    assert stack_key(a) == stack_key("main.handler(0xc000099999)\n\t/src/app/h.go:42 +0x2f\n")
+    assert stack_key(a) != stack_key("main.handler(0xc000012345)\n\t/src/app/h.go:43 +0x1d\n")
+    assert stack_key(a) != stack_key("main.other(0xc000012345)\n\t/src/app/h.go:42 +0x1d\n")
+    assert stack_key("main.(*T).m(...)\n\t/a.go:1\n") != stack_key("main.(*U).m(...)\n\t/a.go:1\n")
