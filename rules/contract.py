@@ -137,7 +137,7 @@ RULES_FIELDS: Final[dict[str, type]] = {
 }
 
 # plugin self-monitoring fields (measurement INGEST_STATS)
-INGEST_COUNTERS: Final = ("lines_read", "events", "unparsed", "truncated", "rotations", "errors")
+INGEST_COUNTERS: Final = ("lines_read", "events", "unparsed", "truncated", "rotations", "errors", "merged")
 
 
 # Newlines inside string fields travel as Unicode control pictures: Telegraf's execd reads

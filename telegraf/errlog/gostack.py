@@ -174,6 +174,31 @@ def top_frame(frames: Iterable[Frame], in_app_prefixes: Sequence[str] = ()) -> F
     return first_outside
 
 
+LOGGING_MODULES: Final = (
+    "go.uber.org/zap",
+    "github.com/sirupsen/logrus",
+    "github.com/rs/zerolog",
+    "k8s.io/klog",
+    "github.com/go-kit/log",
+)
+"""Logging libraries: the frames of a logger's own ``Panic`` in the runtime's dump that follows it."""
+
+
+def _in_logging_library(frame: Frame) -> bool:
+    # an inlined closure keeps the caller's name ("main.f.(*Logger).Panic.func1") but not its file
+    return frame.function.startswith(LOGGING_MODULES) or any(m + "@" in frame.file for m in LOGGING_MODULES)
+
+
+def panic_site(text: str) -> Frame | None:
+    """Where a panic raised through a logger (``logger.Panic(…)``) was called: the first frame below the
+    runtime's panic frames that is neither the Go standard library, a frame :func:`top_frame` skips,
+    nor a logging library; None when there is none."""
+    for frame in _after_panic(parse_stack(text)):
+        if not (is_stdlib(frame.function) or frame.function.startswith(SKIP_PREFIXES) or _in_logging_library(frame)):
+            return frame
+    return None
+
+
 def frames_text(frames: Sequence[Frame]) -> str:
     """Frames back in Go's two-line form (``function\\n\\tfile:line``)."""
     return "\n".join(f"{f.function}\n\t{f.file_line}" for f in frames)

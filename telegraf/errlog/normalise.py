@@ -33,6 +33,7 @@ from errloop.telegraf.errlog.fingerprint import fingerprint
 from errloop.telegraf.errlog.gostack import frames_text, parse_stack, stack_key, stack_top_frame
 from errloop.telegraf.errlog.group import Grouped, Grouper, starts
 from errloop.telegraf.errlog.mask import mask_message
+from errloop.telegraf.errlog.merge import Outgoing, PanicMerger, is_logged_panic
 from errloop.telegraf.errlog.parsers import JSON_FORMATS, PARSERS, LineParser, Record
 from errloop.telegraf.errlog.tailer import Line
 
@@ -437,7 +438,8 @@ def parse_lines(
     ingested_ns: int | None = None,
     fingerprint_version: int = FINGERPRINT_CURRENT,
 ) -> Iterator[Normalised]:
-    """:func:`normalise_line` over text lines, grouped into records and with byte offsets as the plugin has them.
+    """:func:`normalise_line` over text lines, grouped into records and with byte offsets as the plugin has them,
+    a logger's panic record and the runtime's dump after it merged into one event (:mod:`.merge`).
 
     Lines may keep their ``\\n`` or not (each counts one newline byte); text decoded
     with ``errors="surrogateescape"`` gives the file's exact bytes and so the plugin's
@@ -456,16 +458,27 @@ def parse_lines(
         lines = lines.splitlines(keepends=True)
     unwrapper = Unwrapper()
     grouper = Grouper()
+    merger = PanicMerger()
 
-    def emit(rec: Grouped) -> Normalised:
-        return normalise_line(
-            rec.data,
-            ctx=ctx,
-            offset=rec.offset,
-            ingested_ns=time.time_ns() if ingested_ns is None else ingested_ns,
-            truncated=rec.truncated,
-            fallback_ns=rec.time_ns,
-            service_hint=rec.service,
+    def merge(outcome: Normalised, offset: int) -> Iterator[Normalised]:
+        if outcome.event is None:
+            yield outcome
+            return
+        for out in merger.push(Outgoing(outcome.event, outcome.time_ns, source, offset), 0.0):
+            yield outcome if out.event is outcome.event else Normalised("event", out.event, out.time_ns)
+
+    def emit(rec: Grouped) -> Iterator[Normalised]:
+        yield from merge(
+            normalise_line(
+                rec.data,
+                ctx=ctx,
+                offset=rec.offset,
+                ingested_ns=time.time_ns() if ingested_ns is None else ingested_ns,
+                truncated=rec.truncated,
+                fallback_ns=rec.time_ns,
+                service_hint=rec.service,
+            ),
+            rec.offset,
         )
 
     offset = 0
@@ -483,26 +496,32 @@ def parse_lines(
             # no wrapper and no partial line waiting: the unwrapper would pass the line on as it is
             if grouper_idle() and starts(body) is None:
                 # the common case: a record of one line, as the grouper would give it
-                yield normalise_line(
+                outcome = normalise_line(
                     body,
                     ctx=ctx,
                     offset=offset,
                     ingested_ns=time.time_ns() if ingested_ns is None else ingested_ns,
                     truncated=truncated,
                 )
+                if merger.idle() and (outcome.event is None or not is_logged_panic(outcome.event)):
+                    yield outcome  # nothing held, nothing to hold
+                else:
+                    yield from merge(outcome, offset)
             else:
                 for rec in grouper.push(Line(source, offset, body, truncated), 0.0):
-                    yield emit(rec)
+                    yield from emit(rec)
         else:
             for inner in unwrapper.push(Line(source, offset, body, truncated)):
                 for rec in grouper.push(inner.line, 0.0, inner.time_ns, inner.service):
-                    yield emit(rec)
+                    yield from emit(rec)
         offset += step
     for inner in unwrapper.flush_all():
         for rec in grouper.push(inner.line, 0.0, inner.time_ns, inner.service):
-            yield emit(rec)
+            yield from emit(rec)
     for rec in grouper.flush_all():
-        yield emit(rec)
+        yield from emit(rec)
+    for out in merger.flush_all():
+        yield Normalised("event", out.event, out.time_ns)
 
 
 def parse_text(

@@ -17,6 +17,7 @@ from errloop.telegraf import lineproto
 from errloop.telegraf.errlog.config import Config, ConfigError, load_config
 from errloop.telegraf.errlog.container import Unwrapper
 from errloop.telegraf.errlog.group import Grouped, Grouper
+from errloop.telegraf.errlog.merge import Outgoing, PanicMerger
 from errloop.telegraf.errlog.normalise import Context, normalise_level, normalise_line
 from errloop.telegraf.errlog.offsets import OffsetStore
 from errloop.telegraf.errlog.points import SeriesClock, event_line, stats_line
@@ -56,6 +57,7 @@ class ErrlogPlugin:
         )
         self.unwrapper = Unwrapper()
         self.grouper = Grouper(idle_s=config.multiline_wait_s)
+        self.merger = PanicMerger(idle_s=config.multiline_wait_s)
         self.counters = IngestCounters()
         self.series = SeriesClock()
         self._contexts: dict[str, Context] = {}
@@ -131,16 +133,19 @@ class ErrlogPlugin:
                     self._error("%s at byte %d stored as unparsed: %s", rec.source, rec.offset, outcome.error)
                 if outcome.event is None:
                     continue
-                out.append(event_line(outcome.event, outcome.time_ns, self.series))
-            except lineproto.LineProtocolError as exc:
-                self._error("%s at byte %d: cannot write the event: %s", rec.source, rec.offset, exc)
-                continue
+                if outcome.unparsed:
+                    self.counters.add("unparsed")
+                ready = self.merger.push(Outgoing(outcome.event, outcome.time_ns, rec.source, rec.offset), now)
             except Exception as exc:
                 self._error("%s at byte %d: %s: %s", rec.source, rec.offset, type(exc).__name__, exc)
                 continue
-            self.counters.add("events")
-            if outcome.unparsed:
-                self.counters.add("unparsed")
+            self._write(ready, out)
+        try:
+            busy = set(self.grouper.held()) | set(self.unwrapper.held())
+            self._write(self.merger.flush_idle(now, busy), out)
+        except Exception as exc:
+            self._error("flushing held panic records failed: %s: %s", type(exc).__name__, exc)
+        self.counters.values["merged"] = self.merger.merged
         self.counters.values["rotations"] = self.tailer.rotations
         if self.tailer.errors != self._tailer_errors:
             self.counters.add("errors", self.tailer.errors - self._tailer_errors)
@@ -150,14 +155,28 @@ class ErrlogPlugin:
             out.append(stats_line(self.counters.snapshot(), self.stats_tags, now_ns))
         return out
 
+    def _write(self, events: list[Outgoing], out: list[str]) -> None:
+        for ev in events:
+            try:
+                out.append(event_line(ev.event, ev.time_ns, self.series))
+            except lineproto.LineProtocolError as exc:
+                self._error("%s at byte %d: cannot write the event: %s", ev.source, ev.offset, exc)
+                continue
+            except Exception as exc:
+                self._error("%s at byte %d: %s: %s", ev.source, ev.offset, type(exc).__name__, exc)
+                continue
+            self.counters.add("events")
+
     def committed(self) -> None:
         self.tailer.commit(hold=self.held())
 
     def held(self) -> dict[str, int]:
-        """File → first offset of a record not yet sent (a partial container line, an open multi-line record)."""
+        """File → first offset of a record not yet sent (a partial container line, an open multi-line record,
+        a panic-level record waiting for its dump)."""
         held = self.unwrapper.held()
-        for source, offset in self.grouper.held().items():
-            held[source] = min(offset, held.get(source, offset))
+        for stage in (self.grouper.held(), self.merger.held()):
+            for source, offset in stage.items():
+                held[source] = min(offset, held.get(source, offset))
         return held
 
     def close(self) -> None:

@@ -9,7 +9,9 @@ class IngestCounters:
     """``lines_read`` every line read (blank and skipped ones too), ``events`` events written,
     ``unparsed`` lines stored as format=unparsed, ``truncated`` lines cut at max_line_bytes,
     ``rotations`` rotations and truncations seen, ``errors`` internal failures (a parser
-    exception, an unwritable point, a file that cannot be read, offsets that cannot be saved).
+    exception, an unwritable point, a file that cannot be read, offsets that cannot be saved),
+    ``merged`` runtime panic dumps merged into the panic-level record logged just before
+    them (:mod:`errloop.telegraf.errlog.merge`).
     """
 
     def __init__(self) -> None:

@@ -39,6 +39,8 @@ LOG_FORMATS = (
     "logfmt",
 )
 LOG_CASES = ("wrapped", "plain")
+LOG_PANIC_FORMATS = ("zap_json", "zap_console", "logrus_json", "logrus_text", "zerolog_json")
+"""Formats whose logger has a panic level (``-case log_panic``: the record, then the runtime's dump)."""
 PANIC_CASES = (
     "panic_nil",
     "panic_value",
@@ -99,6 +101,7 @@ def run(bin_dir: Path, fmt: str = "zap_json", case: str = "wrapped", *, tracebac
 def captures(bin_dir: Path) -> dict[str, Output]:
     """Every capture by name: ``<format>.<case>`` for log lines, ``<case>`` for panics (``concurrent_map_all`` with GOTRACEBACK=all)."""
     out = {f"{fmt}.{case}": run(bin_dir, fmt, case) for fmt in LOG_FORMATS for case in LOG_CASES}
+    out.update({f"{fmt}.log_panic": run(bin_dir, fmt, "log_panic") for fmt in LOG_PANIC_FORMATS})
     out.update({case: run(bin_dir, case=case) for case in PANIC_CASES})
     out["concurrent_map_all"] = run(bin_dir, case="concurrent_map", traceback="all")
     return out

@@ -4,7 +4,9 @@
 //
 // Formats: zap_json zap_console logrus_json logrus_text slog_json slog_text zerolog_json
 // klog stdlog stdlog_micro stdlog_shortfile stdlog_longfile stdlog_utc stdlog_msgprefix logfmt.
-// Cases for log lines: wrapped (an error wrapped twice with %w), plain (one error, no wrap).
+// Cases for log lines: wrapped (an error wrapped twice with %w), plain (one error, no wrap),
+// log_panic (zap_json, zap_console, logrus_json, logrus_text, zerolog_json: the logger's own
+// Panic level, which logs the record and then panics: the runtime's dump follows; exits 2).
 // Panic cases (the format is ignored; the runtime writes to stderr and exits 2):
 // panic_nil, panic_value, panic_custom, panic_recovered, concurrent_map, deadlock, oom (under a
 // small RLIMIT_AS), sigquit (the dump SIGQUIT gives), http_panic (net/http's log of a recovered
@@ -63,7 +65,42 @@ const (
 	spanID  = "00f067aa0ba902b7"
 )
 
+// logPanic logs at the logger's panic level: the logger writes the record, then panics.
+func logPanic(format string, out io.Writer) {
+	err := handle("wrapped")
+	switch format {
+	case "zap_json", "zap_console":
+		cfg := zap.NewProductionConfig()
+		if format == "zap_console" {
+			cfg = zap.NewDevelopmentConfig()
+		}
+		cfg.OutputPaths = []string{"stderr"}
+		logger, _ := cfg.Build()
+		logger.Named("api").Panic(msg, zap.Error(err), zap.String("trace_id", traceID))
+	case "logrus_json", "logrus_text":
+		l := logrus.New()
+		l.SetOutput(out)
+		l.SetReportCaller(true)
+		if format == "logrus_json" {
+			l.SetFormatter(&logrus.JSONFormatter{})
+		} else {
+			l.SetFormatter(&logrus.TextFormatter{DisableColors: true, FullTimestamp: true})
+		}
+		l.WithError(err).WithField("traceID", traceID).Panic(msg)
+	case "zerolog_json":
+		l := zerolog.New(out).With().Timestamp().Caller().Logger()
+		l.Panic().Err(err).Str("traceId", traceID).Msg(msg)
+	default:
+		fmt.Fprintf(os.Stderr, "no panic level in format %q\n", format)
+		os.Exit(64)
+	}
+}
+
 func logLine(format, c string, out io.Writer) {
+	if c == "log_panic" {
+		logPanic(format, out)
+		return
+	}
 	err := handle(c)
 	switch format {
 	case "zap_json", "zap_console":

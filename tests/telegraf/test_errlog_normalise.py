@@ -345,9 +345,11 @@ GOLOG = Path(__file__).parent / "data" / "golog"
 
 
 def _plain_pipeline(lines: list[str], **ctx_kw: Any) -> list[normalise.Normalised]:
-    """Every line through the container and grouping stages, then normalise_line (the plugin's path)."""
+    """Every line through the container and grouping stages, then normalise_line, then the panic merger
+    (the plugin's path)."""
     from errloop.telegraf.errlog.container import Unwrapper
     from errloop.telegraf.errlog.group import Grouper
+    from errloop.telegraf.errlog.merge import Outgoing, PanicMerger
     from errloop.telegraf.errlog.tailer import Line
 
     ctx = Context(**ctx_kw)
@@ -362,8 +364,10 @@ def _plain_pipeline(lines: list[str], **ctx_kw: Any) -> list[normalise.Normalise
     for inner in unwrapper.flush_all():
         records.extend(grouper.push(inner.line, 0.0, inner.time_ns, inner.service))
     records.extend(grouper.flush_all())
-    return [
-        normalise_line(
+    merger = PanicMerger()
+    out: list[normalise.Normalised] = []
+    for r in records:
+        o = normalise_line(
             r.data,
             ctx=ctx,
             offset=r.offset,
@@ -372,8 +376,13 @@ def _plain_pipeline(lines: list[str], **ctx_kw: Any) -> list[normalise.Normalise
             fallback_ns=r.time_ns,
             service_hint=r.service,
         )
-        for r in records
-    ]
+        if o.event is None:
+            out.append(o)
+            continue
+        for m in merger.push(Outgoing(o.event, o.time_ns, ctx.source, r.offset), 0.0):
+            out.append(o if m.event is o.event else normalise.Normalised("event", m.event, m.time_ns))
+    out += [normalise.Normalised("event", m.event, m.time_ns) for m in merger.flush_all()]
+    return out
 
 
 def test_parse_lines_gives_what_the_container_and_grouping_stages_give() -> None:
