@@ -249,6 +249,51 @@ def test_no_input_raises_and_every_line_is_accounted(lines: list[str]) -> None:
     assert len(outs) <= len(lines)
 
 
+_BYTE_PIECES = [p.encode() for p in _PIECES] + [
+    b"\xff\xfe",  # invalid UTF-8
+    b"\xc3",  # a cut multi-byte character
+    b'{"level":"panic","msg":"x"}',
+    b"panic: x",
+    b'{"log":"panic: x\\n","stream":"stderr","time":"2024-11-27T10:00:00Z"}',
+    b"x" * 300,  # past the test's max_line_bytes
+]
+
+
+@given(
+    st.lists(st.lists(st.sampled_from(_BYTE_PIECES) | st.binary(max_size=12), max_size=6).map(b"".join), max_size=25)
+)
+@settings(max_examples=150, deadline=None)
+def test_no_bytes_raise_out_of_the_plugin_and_every_line_is_counted(lines: list[bytes]) -> None:
+    """Raw bytes through the whole plugin (tailer, containers, grouping, parsers, merger, encoder)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "app.log"
+        data = b"".join(ln.replace(b"\n", b" ") + b"\n" for ln in lines)
+        log.write_bytes(data)
+        cfg = Config(
+            files=(str(log),),
+            from_beginning=True,
+            host="h",
+            discover_interval_s=0.0,
+            multiline_wait_s=0.0,
+            max_line_bytes=256,
+        )
+        mono = [100.0]
+        p = ErrlogPlugin(cfg, monotonic=lambda: mono[0])
+        sent: list[str] = []
+        for _ in range(4):
+            sent += p.gather()
+            mono[0] += 5.0
+        counters = p.counters.snapshot()
+        p.close()
+    assert counters["errors"] == 0  # nothing failed inside: every line was parsed or stored as unparsed
+    assert counters["lines_read"] == len(lines)
+    assert counters["truncated"] == sum(1 for ln in lines if len(ln) > 256)
+    assert counters["events"] == len([s for s in sent if s.startswith("errloop_events,")]) <= len(lines)
+    assert all("\n" not in s for s in sent)
+
+
 def test_restart_while_a_dump_is_open_sends_it_once_with_its_id(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     head = json.dumps({"level": "error", "ts": 1.5, "caller": "a/b.go:1", "msg": "before"}) + "\n"
