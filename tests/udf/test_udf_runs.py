@@ -14,7 +14,18 @@ from udf_wire import init, opt_duration, point
 
 from errloop.rules import contract
 from errloop.rules.classify import default_rules, load_rules
-from errloop.udf.agent import Connection, Edge, Emitter, FrameDecoder, Handler, Info, frame, parse_options, udf_pb2
+from errloop.udf.agent import (
+    Connection,
+    Edge,
+    Emitter,
+    FrameDecoder,
+    Handler,
+    Info,
+    encode_uvarint,
+    frame,
+    parse_options,
+    udf_pb2,
+)
 from errloop.udf.agent.output import Counters, Writer, point_head
 from errloop.udf.classify.cache import ClassificationCache, same
 from errloop.udf.classify.handler import ClassifyHandler, PointKey, point_key
@@ -188,13 +199,13 @@ def test_the_bytes_path_and_the_edit_path_share_memo_entries() -> None:
 
 
 def test_point_key_is_what_point_key_objects_give() -> None:
-    p = point(T0, {"level": "error"}, {"message": "m", "http_status": 500, "d": 1.0, "b": True}).point
+    p = point(T0, {"level": "error", "message": "tag"}, {"message": "m", "http_status": 500, "d": 1.0, "b": True}).point
     names = ("b", "http_status", "level", "message", "nope")
     assert point_key(p, names, frozenset(names)) == PointKey(p)(names, frozenset(names))
-    strings, tags, numbers = point_key(p, names, frozenset(names))  # type: ignore[misc]
-    assert strings == (None, None, None, "m", None) and tags == (None, None, "error", None, None)
-    assert numbers == ((None, 500, None, None, None), (None,) * 5, (True, None, None, None, None))
-    assert point_key(p, ("message",), frozenset({"message"}))[2] is None  # type: ignore[index]
+    texts, numbers = point_key(p, names, frozenset(names))  # type: ignore[misc]
+    assert texts == (None, None, ("error",), "m", None)  # a string field wins over a tag; a tag is marked as one
+    assert sorted(numbers) == [("b", None, None, True), ("http_status", 500, None, None)]
+    assert point_key(p, ("message",), frozenset({"message"}))[1] is None  # type: ignore[index]
 
 
 RULES = """\
@@ -236,3 +247,44 @@ def test_lookup_keyed_counts_hits_and_refreshes_like_lookup() -> None:
     assert full[0] == cache.winners[key][2]  # results are keyed by the winner's token
     cache.refresh(key, full)
     assert (next(reversed(cache.winners)), next(reversed(cache.results))) == (key, full)
+
+
+def _without_stamps(points: list[udf_pb2.Point]) -> list[udf_pb2.Point]:
+    for p in points:
+        del p.fieldsInt["classified_ns"]
+    return points
+
+
+def test_a_run_looked_at_as_a_whole_gives_what_a_run_taken_blindly_gives() -> None:
+    """The whole-run check for output names (lists, list iterators) changes nothing in the output."""
+    reqs = classify_requests()
+    clean = [r.point.SerializeToString() for r in reqs if "severity" not in r.point.fieldsString]
+    tricky = point(T0, {"level": "error"}, {"message": "a value holding \n\x08category, not a name"})
+    payloads = [*clean[:5], tricky.point.SerializeToString(), *clean[5:]]
+    outputs = []
+    for make in (iter, list, lambda ps: (p for p in ps)):  # a generator cannot be looked ahead
+        sent: list[bytes] = []
+        handler(sent).points_bytes(make(payloads))  # type: ignore[operator]
+        outputs.append(_without_stamps(emitted(sent)))
+    assert outputs[0] == outputs[1] == outputs[2] and len(outputs[0]) == len(payloads)
+    assert outputs[0][5].fieldsString["message"] == tricky.point.fieldsString["message"]
+    assert all(p.name == contract.CLASSIFIED and p.tags["category"] for p in outputs[0])
+
+
+def test_looking_ahead_takes_no_point_so_a_bad_point_costs_only_itself() -> None:
+    requests = classify_requests()[:6]
+    good = [r.point.SerializeToString() for r in requests]
+    bad = udf_pb2.Point(time=1).SerializeToString() + b"\x52\x07\n\x01x\x12\x02\xff\xfe"  # not UTF-8: no Point
+    reqs = b"".join(frame(r.SerializeToString()) for r in requests[:3])
+    reqs += frame(b"\x8a\x01" + encode_uvarint(len(bad)) + bad)  # a Request holding only that point
+    reqs += b"".join(frame(r.SerializeToString()) for r in requests[3:])
+    r, w = os.pipe()
+    out = bytearray()
+    conn = Connection(ClassifyHandler, lambda n: os.read(r, n), out.extend)
+    os.write(w, frame(init().SerializeToString()) + reqs)
+    os.close(w)
+    assert conn.run() == 0
+    os.close(r)
+    points = [x.point for x in map(udf_pb2.Response.FromString, FrameDecoder().feed(bytes(out))) if x.point.name]
+    assert [p.time for p in points] == [udf_pb2.Point.FromString(p).time for p in good]
+    assert (conn.counters.points_in, conn.counters.points_out, conn.counters.errors) == (7, 6, 1)

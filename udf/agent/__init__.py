@@ -3,7 +3,7 @@
 Write a UDF by subclassing :class:`Handler` and passing the class to :func:`run`.
 Layout: ``framing`` (length prefixes), ``options`` (Info and typed options),
 ``output`` (writer, emitter, counters), ``handler`` (base class), ``connection``
-(reader/worker per conversation), ``serve`` (process and socket modes), ``udf_pb2``
+(one serving thread and a watchdog per conversation), ``serve`` (process and socket modes), ``udf_pb2``
 (generated from ``udf.proto``).
 """
 

@@ -1,21 +1,30 @@
-"""One UDF conversation with Kapacitor: a reader, a worker, a bounded queue between them.
+"""One UDF conversation with Kapacitor: one serving thread, and a watchdog for when it is busy.
 
-The *reader* (the thread calling :meth:`Connection.run`) reads the byte stream, splits it
-into frames, parses each frame into a fresh ``Request`` and answers keepalives itself, so
-they are answered even while the handler is busy. Every other request goes, in order, in
-batches of at most :data:`BATCH_MAX` requests, through a queue of at most
-:data:`QUEUE_BATCHES` batches to the *worker* thread, which calls the handler.
+The *serving* thread (the one calling :meth:`Connection.run`) reads the byte stream, splits
+it into frames, answers keepalives, and calls the handler with everything else, in order:
+no queue and no second thread in the hot path, so no hand-off and no GIL contention per
+batch. It reads again once it has handled what it read (flushing its output first).
+
+The *watchdog* thread sleeps in ticks of ``takeover_s / 2``. Once the serving thread has
+been inside what it read (a handler call, usually) for :data:`TAKEOVER_S`, the watchdog
+reads the input in its place: it answers keepalives at once, so they are answered even
+while a handler is busy, and holds every other request, framed, for the serving thread,
+which takes them (in order, before reading again) when it is done. The two never read at
+the same time (``_input_lock``); whichever reads sees end of input or a broken stream and
+records it for the serving thread.
 
 Points skip the parse when the handler allows it (:func:`point_mode`): a pass-through
 handler gets runs of point frames forwarded as they are (:data:`FORWARD`; a ``Request``
 holding only a point is byte for byte the ``Response`` holding it), a handler with
-``POINT_BYTES`` gets runs of serialized points (:data:`BYTES`, :meth:`Handler.points_bytes`).
+``POINT_BYTES`` gets runs of at most :data:`BATCH_MAX` serialized points (:data:`BYTES`,
+:meth:`Handler.points_bytes`).
 
-Back-pressure: when the queue is full the reader stops reading, so Kapacitor's writes
-block instead of this process growing. While it waits, the reader sends an unsolicited
-KeepaliveResponse every :data:`HEARTBEAT_S` seconds (Kapacitor resets its watchdog on any
-response; a keepalive reply is otherwise a no-op for it), and warns on stderr when the
-handler has been stuck on the same batch for more than :data:`STALL_WARN_S` seconds.
+Back-pressure: the watchdog holds at most ``QUEUE_BATCHES * BATCH_MAX`` requests (plus one
+read); then it stops reading, so Kapacitor's writes block instead of this process growing.
+While it waits, it sends an unsolicited KeepaliveResponse every :data:`HEARTBEAT_S` seconds
+(Kapacitor resets its watchdog on any response; a keepalive reply is otherwise a no-op for
+it), and warns on stderr when the handler has made no progress for :data:`STALL_WARN_S`
+seconds.
 
 Failure rules (DESIGN.md §5, "a UDF must never take its task down"):
 
@@ -29,7 +38,7 @@ Failure rules (DESIGN.md §5, "a UDF must never take its task down"):
 - a request that does not parse is counted and skipped (the framing is intact);
 - a broken framing (prefix > 32 bits, absurd size, EOF inside a message) ends the
   connection with an ErrorResponse and exit status 2;
-- end of input at a message boundary: drain the queue, ``close()`` the handler, flush,
+- end of input at a message boundary: handle what was read, ``close()`` the handler, flush,
   status 0.
 """
 
@@ -37,10 +46,10 @@ from __future__ import annotations
 
 import logging
 import operator
-import queue
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
@@ -72,9 +81,10 @@ class RawPoints(NamedTuple):
 Batch = list[tuple[str, udf_pb2.Request | RawPoints | list[bytes]]]
 
 READ_SIZE: Final = 256 * 1024
-BATCH_MAX: Final = 256  # requests per queue item
-QUEUE_BATCHES: Final = 4  # queue items: at most BATCH_MAX * QUEUE_BATCHES requests in flight
+BATCH_MAX: Final = 256  # points per run handed to Handler.points_bytes
+QUEUE_BATCHES: Final = 4  # the watchdog holds at most BATCH_MAX * QUEUE_BATCHES requests for a busy handler
 HEARTBEAT_S: Final = 1.0
+TAKEOVER_S: Final = 0.04  # the watchdog reads input once the serving thread has been busy this long
 STALL_WARN_S: Final = 30.0
 FLUSH_EVERY_S: Final = 0.05  # flush at least this often while input keeps coming
 TRACEBACKS: Final = 5
@@ -87,7 +97,7 @@ _DATA: Final = frozenset({"point", "begin", "end"})
 RAW: Final = "raw"  # batch item kind: RawPoints
 POINT_BYTES: Final = "point_bytes"  # batch item kind: a list of serialized Points, for Handler.points_bytes
 
-# how the reader hands points to the current handler
+# how framing hands points to the current handler
 PARSE: Final = 0  # a parsed Request each
 FORWARD: Final = 1  # runs of unparsed frames, written out as they are (passes_points_through)
 BYTES: Final = 2  # runs of Points' bytes, unparsed (Handler.POINT_BYTES)
@@ -178,6 +188,7 @@ class Connection:
         queue_batches: int = QUEUE_BATCHES,
         batch_max: int = BATCH_MAX,
         heartbeat_s: float = HEARTBEAT_S,
+        takeover_s: float = TAKEOVER_S,
     ) -> None:
         self.label = label
         self.counters = Counters()
@@ -186,26 +197,39 @@ class Connection:
         self._factory = factory
         self._read = read
         self.handler = factory(self.emitter)
-        self._point_mode = point_mode(self.handler)  # read by the reader, set by the worker
+        self._point_mode = point_mode(self.handler)  # read when framing, set after a control request
         self._options: Options | None = None
-        self._queue: queue.Queue[Batch | None] = queue.Queue(queue_batches)
         self._batch_max = batch_max
         self._heartbeat_s = heartbeat_s
+        self._takeover_s = takeover_s
         self._errors = ErrorReporter(label)
         self._last_keepalive = 0
-        self._progress = 0  # batches the worker finished
-        self._worker = threading.Thread(target=self._work, name=f"{label}-worker", daemon=True)
-        self._worker_ident: int | None = None
+        self._progress = 0  # batches handled
+        # the input side: whoever holds _input_lock reads and frames (the serving thread, or the
+        # watchdog while the serving thread is busy); what the watchdog framed waits in _pending
+        self._decoder = FrameDecoder()
+        self._input_lock = threading.Lock()
+        self._pending: deque[Batch] = deque()
+        self._pending_lock = threading.Lock()
+        self._pending_requests = 0  # requests in _pending (each point counts)
+        self._max_pending = queue_batches * batch_max
+        self._input_end: BaseException | bool = False  # True: EOF; an exception: reading failed
+        self._busy_since = 0.0  # monotonic time the serving thread stopped reading; 0.0 while it reads
+        self.watchdog_reads = 0  # reads the watchdog made for a busy serving thread
+        self._done = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name=f"{label}-watchdog", daemon=True)
 
-    # ----------------------------------------------------------------------------- reader
+    # ----------------------------------------------------------------------------- serving thread
 
     def run(self) -> int:
-        """Read until end of input; return the exit status (0 clean, 2 broken stream)."""
-        self._worker.start()
+        """Serve until end of input; return the exit status (0 clean, 2 broken stream)."""
+        writer = self.writer
+        writer.deferred_thread = threading.get_ident()
+        self._watchdog.start()
         status = EXIT_OK
         broken: str | None = None
         try:
-            self._read_loop()
+            self._serve()
         except FramingError as exc:
             status, broken = EXIT_PROTOCOL, str(exc)
             self.counters.protocol_errors += 1
@@ -213,188 +237,247 @@ class Connection:
         except OSError as exc:
             status = EXIT_PROTOCOL
             log.error("%s: reading the request stream failed: %s", self.label, exc)
-        self._put(None)
-        self._worker.join()
+        finally:
+            self._done.set()
+            self._busy_since = 0.0
+        self._watchdog.join(self._heartbeat_s + self._takeover_s + 1.0)  # (it can only be stuck in a read)
+        try:
+            self.handler.close()
+        except Exception as exc:
+            self.counters.errors += 1
+            self._errors.report("close", exc)
         self._errors.flush_summary()
         if broken is not None:  # after everything that arrived whole has been handled
             self._send_error(f"errloop udf: broken request stream: {broken}")
-        self.writer.flush()
+        writer.flush()
         log.info("%s: input closed, done: %s", self.label, self.counters.summary())
         return status
 
-    def _read_loop(self) -> None:
-        decoder = FrameDecoder()
-        read = self._read
+    def _serve(self) -> None:
+        """Read, frame and handle, in this thread, until the input ends."""
+        writer = self.writer
+        while True:
+            batch = self._take_pending()
+            if batch is None:
+                lock = self._input_lock
+                if not lock.acquire(blocking=False):
+                    writer.flush()  # the watchdog is in a read: what was handled goes out while it waits
+                    lock.acquire()
+                try:
+                    batch = self._take_pending()  # the watchdog may have framed some meanwhile
+                    if batch is None:
+                        end = self._input_end
+                        if end is True:
+                            self._decoder.finish()
+                            return
+                        if end:
+                            raise end
+                        writer.flush()  # everything handled so far goes out before a read that may wait
+                        data = self._read(READ_SIZE)
+                        if not data:
+                            self._input_end = True
+                            self._decoder.finish()
+                            return
+                        batch = self._frame(data)
+                finally:
+                    lock.release()
+            self._busy_since = time.monotonic()
+            self._handle(batch)
+            self._progress += 1
+            self._busy_since = 0.0
+
+    def _take_pending(self) -> Batch | None:
+        """Everything the watchdog framed meanwhile, as one batch (None if nothing)."""
+        if not self._pending:
+            return None
+        with self._pending_lock:
+            batch = [item for held in self._pending for item in held]
+            self._pending.clear()
+            self._pending_requests = 0
+        return batch
+
+    def _frame(self, data: bytes) -> Batch:
+        """Split ``data`` (and what was left of the last read) into requests; answer keepalives now.
+
+        Points come as runs (``POINT_BYTES`` items of at most ``batch_max`` points, or
+        :class:`RawPoints`) or one parsed Request each, by the current handler's mode.
+        """
+        chunk, starts, stops = self._decoder.feed_spans(data)
         request_cls = udf_pb2.Request
         counters = self.counters
         batch_max = self._batch_max
-        while True:
-            data = read(READ_SIZE)
-            if not data:
-                decoder.finish()
-                return
-            chunk, starts, stops = decoder.feed_spans(data)
-            batch: Batch = []
-            held = 0  # requests in batch (each point of a run counts)
-            mode = self._point_mode
-            run_from = -1  # frame start of the current run of unparsed points (FORWARD)
-            run_count = 0
-            payloads: list[bytes] = []  # the current run of points (BYTES)
-            frame_start = 0
-            for start, stop in zip(starts, stops, strict=True):
-                if mode:
-                    # _point_payload, with its usual case (a point of 128 B to 16 KiB) inline
-                    if (
-                        stop - start > 4
-                        and chunk[start] == 0x8A
-                        and chunk[start + 1] == 0x01
-                        and (size := chunk[start + 2]) >= 0x80
-                        and chunk[start + 3] < 0x80
-                        and start + 4 + ((size & 0x7F) | (chunk[start + 3] << 7)) == stop
-                    ):
-                        payload = start + 4
-                    else:
-                        payload = _point_payload(chunk, start, stop)
-                    if payload >= 0:
-                        if mode == BYTES:
-                            payloads.append(chunk[payload:stop])
-                            held += 1
-                            if held >= batch_max:
-                                batch.append((POINT_BYTES, payloads))
-                                payloads = []
-                                self._put(batch)
-                                batch = []
-                                held = 0
-                        elif run_count == 0:
-                            run_from = frame_start
-                            run_count = 1
-                        else:
-                            run_count += 1
-                        frame_start = stop
-                        continue
-                if payloads:
-                    batch.append((POINT_BYTES, payloads))
-                    payloads = []
-                if run_count:
-                    batch.append((RAW, RawPoints(chunk[run_from:frame_start], run_count)))
-                    run_count = 0
-                    held += 1
-                    if held >= batch_max:
-                        self._put(batch)
-                        batch = []
-                        held = 0
-                frame_start = stop
-                body = chunk[start:stop]
-                req = request_cls()  # a fresh parse target per message, never reused
-                try:
-                    req.ParseFromString(body)
-                except DecodeError as exc:
-                    counters.protocol_errors += 1
-                    log.error("%s: skipping a request that does not parse (%d bytes): %s", self.label, len(body), exc)
-                    continue
-                kind = req.WhichOneof("message")
-                if kind == "keepalive":
-                    self._answer_keepalive(req.keepalive.time)
-                elif kind is None:
-                    counters.protocol_errors += 1
-                    log.warning("%s: skipping an empty or unknown request (%d bytes)", self.label, len(body))
+        batch: Batch = []
+        mode = self._point_mode
+        run_from = -1  # frame start of the current run of unparsed points (FORWARD)
+        run_count = 0
+        payloads: list[bytes] = []  # the current run of points (BYTES)
+        frame_start = 0
+        for start, stop in zip(starts, stops, strict=True):
+            if mode:
+                # _point_payload, with its usual case (a point of 128 B to 16 KiB) inline
+                if (
+                    stop - start > 4
+                    and chunk[start] == 0x8A
+                    and chunk[start + 1] == 0x01
+                    and (size := chunk[start + 2]) >= 0x80
+                    and chunk[start + 3] < 0x80
+                    and start + 4 + ((size & 0x7F) | (chunk[start + 3] << 7)) == stop
+                ):
+                    payload = start + 4
                 else:
-                    batch.append((kind, req))
-                    held += 1
-                    if held >= batch_max:
-                        self._put(batch)
-                        batch = []
-                        held = 0
+                    payload = _point_payload(chunk, start, stop)
+                if payload >= 0:
+                    if mode == BYTES:
+                        payloads.append(chunk[payload:stop])
+                        if len(payloads) >= batch_max:
+                            batch.append((POINT_BYTES, payloads))
+                            payloads = []
+                    elif run_count == 0:
+                        run_from = frame_start
+                        run_count = 1
+                    else:
+                        run_count += 1
+                    frame_start = stop
+                    continue
             if payloads:
                 batch.append((POINT_BYTES, payloads))
+                payloads = []
             if run_count:
                 batch.append((RAW, RawPoints(chunk[run_from:frame_start], run_count)))
-            if batch:
-                self._put(batch)
+                run_count = 0
+            frame_start = stop
+            body = chunk[start:stop]
+            req = request_cls()  # a fresh parse target per message, never reused
+            try:
+                req.ParseFromString(body)
+            except DecodeError as exc:
+                counters.protocol_errors += 1
+                log.error("%s: skipping a request that does not parse (%d bytes): %s", self.label, len(body), exc)
+                continue
+            kind = req.WhichOneof("message")
+            if kind == "keepalive":
+                self._answer_keepalive(req.keepalive.time)
+            elif kind is None:
+                counters.protocol_errors += 1
+                log.warning("%s: skipping an empty or unknown request (%d bytes)", self.label, len(body))
+            else:
+                batch.append((kind, req))
+        if payloads:
+            batch.append((POINT_BYTES, payloads))
+        if run_count:
+            batch.append((RAW, RawPoints(chunk[run_from:frame_start], run_count)))
+        return batch
 
     def _answer_keepalive(self, t: int) -> None:
         self.counters.keepalives += 1
         self._last_keepalive = t
         self.writer.write_message(udf_pb2.Response(keepalive=udf_pb2.KeepaliveResponse(time=t)).SerializeToString())
 
-    def _put(self, item: Batch | None) -> None:
-        """Queue for the worker; while the queue is full keep Kapacitor's watchdog fed."""
-        waited_since = time.monotonic()
-        progress_at_start = self._progress
-        warned = False
-        while True:
-            try:
-                self._queue.put(item, timeout=self._heartbeat_s)
-                return
-            except queue.Full:
-                if not self._worker.is_alive():  # cannot happen unless the runtime itself is broken
-                    log.error("%s: worker thread is gone; dropping %s", self.label, "input" if item else "end")
-                    return
-                self.writer.write_message(
-                    udf_pb2.Response(keepalive=udf_pb2.KeepaliveResponse(time=self._last_keepalive)).SerializeToString()
-                )
-                if self._progress != progress_at_start:
-                    waited_since, progress_at_start, warned = time.monotonic(), self._progress, False
-                elif not warned and time.monotonic() - waited_since > STALL_WARN_S:
-                    warned = True
-                    log.warning(
-                        "%s: handler has made no progress for %.0fs (input is held back)",
-                        self.label,
-                        time.monotonic() - waited_since,
-                    )
-
     def _send_error(self, text: str) -> None:
         self.writer.write_message(udf_pb2.Response(error=udf_pb2.ErrorResponse(error=text)).SerializeToString())
 
-    # ----------------------------------------------------------------------------- worker
-
-    def _work(self) -> None:
-        self._worker_ident = threading.get_ident()
+    def _handle(self, batch: Batch) -> None:
+        """Hand every request of ``batch`` to the handler, in order."""
         writer = self.writer
-        writer.deferred_thread = self._worker_ident
-        get = self._queue.get
         counters = self.counters
         errors = self._errors
         monotonic = time.monotonic
-        while True:
-            batch = get()
-            if batch is None:
-                break
-            handler = self.handler
-            for kind, req in batch:
-                if kind == "point":
-                    counters.points_in += 1
-                    try:
-                        handler.point(req.point)  # type: ignore[union-attr]
-                    except Exception as exc:
-                        counters.errors += 1
-                        errors.report("point", exc)
-                elif kind == POINT_BYTES:
-                    assert isinstance(req, list)
-                    counters.points_in += len(req)
-                    self._points_bytes(handler, req)
-                elif kind == RAW:
-                    assert isinstance(req, RawPoints)
-                    self._raw(handler, req)
-                elif kind in _DATA:
-                    assert isinstance(req, udf_pb2.Request)
-                    self._data(handler, kind, req)
-                else:
-                    assert isinstance(req, udf_pb2.Request)
-                    self._control(kind, req)
-                    handler = self.handler  # restore may have replaced it
-                    self._point_mode = point_mode(handler)
-                if monotonic() - writer.last_flush >= FLUSH_EVERY_S:  # slow handler or endless input
-                    writer.flush()
-            self._progress += 1
-            if self._queue.empty():
+        handler = self.handler
+        for kind, req in batch:
+            if kind == POINT_BYTES:
+                assert isinstance(req, list)
+                counters.points_in += len(req)
+                self._points_bytes(handler, req)
+            elif kind == RAW:
+                assert isinstance(req, RawPoints)
+                self._raw(handler, req)
+            elif kind == "point":
+                counters.points_in += 1
+                try:
+                    handler.point(req.point)  # type: ignore[union-attr]
+                except Exception as exc:
+                    counters.errors += 1
+                    errors.report("point", exc)
+            elif kind in _DATA:
+                assert isinstance(req, udf_pb2.Request)
+                self._data(handler, kind, req)
+            else:
+                assert isinstance(req, udf_pb2.Request)
+                self._control(kind, req)
+                handler = self.handler  # restore may have replaced it
+                self._point_mode = point_mode(handler)
+            if monotonic() - writer.last_flush >= FLUSH_EVERY_S:  # slow handler or endless input
                 writer.flush()
+
+    # ----------------------------------------------------------------------------- watchdog
+
+    def _watch(self) -> None:
+        """Read for the serving thread while it is busy for long, so keepalives are still answered."""
+        tick = min(self._takeover_s / 2, self._heartbeat_s)
+        monotonic = time.monotonic
+        while not self._done.wait(tick):
+            since = self._busy_since
+            if since and monotonic() - since >= self._takeover_s and self._input_end is False:
+                self._read_while_busy(since)
+
+    def _read_while_busy(self, since: float) -> None:
+        """Read, frame (answering keepalives) and hold input while the serving thread stays busy.
+
+        At most ``queue_batches * batch_max`` requests are held (plus one read): then reading
+        stops, so Kapacitor's writes block instead of this process growing, and an unsolicited
+        KeepaliveResponse goes out every ``heartbeat_s`` (Kapacitor resets its watchdog on any
+        response) with a warning when the handler makes no progress for :data:`STALL_WARN_S`.
+        """
+        monotonic = time.monotonic
+        tick = min(self._takeover_s / 2, self._heartbeat_s)
+        progress, progress_at = self._progress, monotonic()
+        beat_at = monotonic()
+        warned = False
+        while self._busy_since == since and not self._done.is_set():
+            if self._pending_requests < self._max_pending and self._input_end is False:
+                # blocks only while the serving thread reads, which it does only once it is no longer busy
+                with self._input_lock:
+                    if self._busy_since != since or self._input_end is not False:
+                        return
+                    self._read_held()
+                continue
+            if self._input_end is not False or self._done.wait(tick):
+                return
+            now = monotonic()
+            if self._progress != progress:
+                progress, progress_at, warned = self._progress, now, False
+            if now - beat_at >= self._heartbeat_s:
+                beat_at = now
+                self.writer.write_message(
+                    udf_pb2.Response(keepalive=udf_pb2.KeepaliveResponse(time=self._last_keepalive)).SerializeToString()
+                )
+            if not warned and now - progress_at > STALL_WARN_S:
+                warned = True
+                log.warning(
+                    "%s: handler has made no progress for %.0fs (input is held back)", self.label, now - progress_at
+                )
+
+    def _read_held(self) -> None:
+        """One read for the busy serving thread (call with the input lock held)."""
+        self.watchdog_reads += 1
         try:
-            self.handler.close()
-        except Exception as exc:
-            counters.errors += 1
-            errors.report("close", exc)
-        writer.flush()
+            data = self._read(READ_SIZE)
+            if not data:
+                self._input_end = True
+                return
+            batch = self._frame(data)
+        except (FramingError, OSError) as exc:  # the serving thread raises it once it has handled the rest
+            self._input_end = exc
+            return
+        if batch:
+            held = 0
+            for _, req in batch:
+                held += len(req) if isinstance(req, list) else 1
+            with self._pending_lock:
+                self._pending.append(batch)
+                self._pending_requests += held
+
+    # ----------------------------------------------------------------------------- handler calls
 
     def _points_bytes(self, handler: Handler, payloads: list[bytes]) -> None:
         """A run of points to ``handler.points_bytes``; a point it raises on is counted and skipped."""
@@ -419,7 +502,7 @@ class Connection:
         if mode == FORWARD:
             self.writer.write_frames(raw.frames, raw.points)
             return
-        # the handler changed under the reader (a restore built another class): hand them over singly
+        # the handler changed after these were framed (a restore built another class): hand them over singly
         chunk, starts, stops = FrameDecoder().feed_spans(raw.frames)
         for start, stop in zip(starts, stops, strict=True):
             payload = chunk[_point_payload(chunk, start, stop) : stop]

@@ -111,8 +111,12 @@ class FrameDecoder:
         """
         if self._error is not None:
             raise self._error
-        buf = self._buf
-        buf += data
+        held = self._buf
+        if held:
+            held += data
+            buf: bytes | bytearray = held
+        else:
+            buf = data  # the usual case: nothing held back, scan the input itself (no copy)
         starts: list[int] = []
         stops: list[int] = []
         pos = 0
@@ -122,6 +126,10 @@ class FrameDecoder:
                 first = buf[pos]
                 if first < 0x80:  # fast path: one-byte prefix
                     size, start = first, pos + 1
+                elif pos + 1 < end and (second := buf[pos + 1]) < 0x80:  # two bytes: 128 B to 16 KiB (points)
+                    size, start = (first & 0x7F) | (second << 7), pos + 2
+                    if size > self._max_size:
+                        raise FramingError(f"message of {size} bytes exceeds the limit of {self._max_size} bytes")
                 else:
                     decoded = decode_uvarint(buf, pos)
                     if decoded is None:
@@ -137,16 +145,24 @@ class FrameDecoder:
                 pos = stop
         except FramingError as exc:
             if not starts:
+                if buf is data:
+                    held += data  # keep the input, as a failed feed always did
                 raise
             self._error = exc
+        if buf is data:
+            if pos < end:
+                held += data[pos:]
+            if not pos:
+                return b"", starts, stops
+            return (data if pos == end else data[:pos]), starts, stops
         if not pos:
             return b"", starts, stops
         if pos == end:
-            chunk = bytes(buf)
-            buf.clear()
+            chunk = bytes(held)
+            held.clear()
         else:
-            chunk = bytes(buf[:pos])
-            del buf[:pos]
+            chunk = bytes(held[:pos])
+            del held[:pos]
         return chunk, starts, stops
 
     @property

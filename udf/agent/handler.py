@@ -1,7 +1,7 @@
 """The base class of every errloop UDF.
 
 A handler instance serves one UDF node of one task (one process, or one socket
-connection). The runtime calls its methods from a single worker thread, in the order
+connection). The runtime calls its methods from a single serving thread, in the order
 Kapacitor sent the requests; the handler emits output through ``self.emitter`` (which may
 also be used from other threads).
 
@@ -96,6 +96,8 @@ class Handler(abc.ABC):
         have emitted (or be emitting) the output of every point taken before raising: if this
         raises, the point last taken is counted as failed (the first one left, when none was
         taken) and skipped, and the runtime calls again with the same iterator for the rest.
+        The runtime's iterator runs over a list: ``copy.copy(payloads)`` is an independent
+        iterator over the points not yet taken, to look ahead at them without taking any.
         """
         for payload in payloads:
             self.point_bytes(payload)

@@ -1,11 +1,10 @@
 """The write side of one UDF connection: counters, the locked writer, the handler's emitter.
 
 Every response (points, control replies, keepalives) goes through one :class:`Writer`, which
-holds one lock and one buffer. Writes from the connection's worker thread are buffered and
-flushed by the worker as soon as it has no more input queued (so a burst costs one syscall,
-and a point never waits for the next keepalive); writes from any other thread are flushed
-at once. After the peer goes away (EPIPE, reset) the writer drops everything and says so
-once on stderr.
+holds one lock and one buffer. Writes from the connection's serving thread are buffered and
+flushed by it before it reads again (so a burst costs one syscall, and a point never waits
+for the next keepalive); writes from any other thread are flushed at once. After the peer
+goes away (EPIPE, reset) the writer drops everything and says so once on stderr.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ _KEY_END: Final = b"\x92\x01"  # 18
 FLUSH_AT: Final = 64 * 1024  # buffered bytes that force a flush even mid-burst
 _HEADS_UP_TO: Final = 1 << 14  # point sizes whose frame head is remembered (two-byte sizes: 16k heads at most)
 _heads: dict[int, bytes] = {}
+HEADS: Final = _heads  # read-only outside: point_head(n) is HEADS.get(n) when that is not None (a cache)
 
 
 def point_head(size: int) -> bytes:
@@ -65,14 +65,20 @@ class Counters:
 
 
 class Writer:
-    """Length-prefixed, lock-protected writes to the protocol stream."""
+    """Length-prefixed, lock-protected writes to the protocol stream.
 
-    __slots__ = ("_buf", "_lock", "_sink", "broken", "counters", "deferred_thread", "last_flush")
+    Pending output is a list of parts, joined once when flushed: a part (a point's bytes, a
+    run of framed points) is copied once on its way out, not once into a buffer and again
+    out of it.
+    """
+
+    __slots__ = ("_lock", "_parts", "_sink", "_size", "broken", "counters", "deferred_thread", "last_flush")
 
     def __init__(self, sink: Callable[[bytes], object], counters: Counters) -> None:
         self._sink = sink
         self._lock = threading.Lock()
-        self._buf = bytearray()
+        self._parts: list[bytes] = []
+        self._size = 0  # bytes in _parts
         self.counters = counters
         self.broken = False
         self.last_flush = time.monotonic()
@@ -96,16 +102,13 @@ class Writer:
             if self.broken:
                 self.counters.dropped_writes += 1
                 return
-            buf = self._buf
-            buf += prefix
-            buf += key
-            buf += size
-            buf += payload
+            self._parts += (prefix, key, size, payload)
+            self._size += len(prefix) + len(key) + len(size) + len(payload)
             if key == _KEY_POINT:
                 self.counters.points_out += 1
             elif key == _KEY_END:
                 self.counters.batches_out += 1
-            if flush or len(buf) >= FLUSH_AT:
+            if flush or self._size >= FLUSH_AT:
                 self._flush_locked()
 
     def write_frames(self, frames: bytes, points: int) -> None:
@@ -116,12 +119,12 @@ class Writer:
                 self.counters.dropped_writes += points
                 return
             self.counters.points_out += points
-            buf = self._buf
-            if not buf and (flush or len(frames) >= FLUSH_AT):
+            if not self._parts and (flush or len(frames) >= FLUSH_AT):
                 self._send_locked(frames)  # nothing to keep in order before it: no copy
                 return
-            buf += frames
-            if flush or len(buf) >= FLUSH_AT:
+            self._parts.append(frames)
+            self._size += len(frames)
+            if flush or self._size >= FLUSH_AT:
                 self._flush_locked()
 
     def _write(self, parts: tuple[bytes, ...], flush: bool) -> None:
@@ -129,23 +132,24 @@ class Writer:
             if self.broken:
                 self.counters.dropped_writes += 1
                 return
-            buf = self._buf
-            for part in parts:
-                buf += part
-            if flush or len(buf) >= FLUSH_AT:
+            self._parts += parts
+            self._size += sum(map(len, parts))
+            if flush or self._size >= FLUSH_AT:
                 self._flush_locked()
 
     def flush(self) -> None:
         """Send everything buffered."""
         with self._lock:
-            if self._buf and not self.broken:
+            if self._parts and not self.broken:
                 self._flush_locked()
             else:
                 self.last_flush = time.monotonic()
 
     def _flush_locked(self) -> None:
-        data = bytes(self._buf)
-        self._buf.clear()
+        parts = self._parts
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        self._size = 0
         self._send_locked(data)
 
     def _send_locked(self, data: bytes) -> None:

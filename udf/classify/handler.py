@@ -7,7 +7,7 @@ category, retryable, severity, rule_id) and fields (suggestion, error_code,
 retry_after_s when set), plus:
 
 - ``classified_ns``: wall clock when the UDF handled the event (trace stage "classified"; on
-  the bytes path a reading taken while handling the same run of points, at most 1 ms earlier);
+  the bytes path a reading at most 1 ms older than the handling of the point);
 - ``fp_count``: events with this fingerprint seen by this classifier (kept across restarts
   through Kapacitor snapshots; only when the point has a fingerprint tag);
 - ``window_count``: events with the same Kapacitor group and category whose point time
@@ -23,15 +23,20 @@ left out (InfluxDB has no empty tags).
 
 from __future__ import annotations
 
+import copy
 import logging
+import operator
 import re
 import time
 from collections.abc import Hashable, Iterable
 from typing import Final, NamedTuple
 
+import re2  # google-re2, as the rules use it
+
 from errloop.rules import contract
 from errloop.rules.classify import Classification, RuleError, RuleSet, default_rules
 from errloop.udf.agent import Edge, Handler, Info, InitError, Options, OptionSpec, ValueType, pointbytes, udf_pb2
+from errloop.udf.agent.output import HEADS as _HEADS
 from errloop.udf.agent.output import Emitter, point_head
 from errloop.udf.classify import reload
 from errloop.udf.classify.cache import REFRESH_MASK, ClassificationCache
@@ -81,6 +86,25 @@ _OUTPUT_KEYS: Final = re.compile(
 )
 if max(map(len, _OUTPUT_NAMES)) >= 0x80:
     raise ImportError("output names must stay shorter than 128 bytes for _OUTPUT_KEYS")
+if not all(n.isidentifier() and n.isascii() for n in _OUTPUT_NAMES):
+    raise ImportError("output names must be ASCII identifiers for _OUTPUT_KEYS_RUN")
+_RE2_LATIN1 = re2.Options()
+_RE2_LATIN1.encoding = re2.Options.Encoding.LATIN1  # one byte, one character: the pattern is about bytes
+_RE2_LATIN1.never_capture = True
+# the same pattern for RE2, run once over a whole run of points joined: RE2's DFA scans a long
+# text several times faster than ``re`` (which is faster to call on one point); a hit there
+# (one point holds an output name, or a false one across two points) only means each point
+# of the run is searched alone
+_OUTPUT_KEYS_RUN: Final = re2.compile(
+    b"\\n(?:"
+    + b"|".join(
+        b"\\x%02x(?:" % size + b"|".join(n.encode() for n in names) + b")" for size, names in sorted(_BY_LENGTH.items())
+    )
+    + b")",
+    _RE2_LATIN1,
+)
+_LIST_ITERATOR: Final[type] = type(iter([]))
+_RUN_CHECK_FROM: Final = 8  # points in a run from which the whole-run check is cheaper than point by point
 _FROM_STRING: Final = udf_pb2.Point.FromString
 _STAMP_NS: Final = 1_000_000  # classified_ns of the bytes path: taken per point, re-encoded when 1 ms old
 _TO_PICTURES: Final = str.maketrans(contract.CONTROL_PICTURES)
@@ -109,9 +133,12 @@ class _Added(NamedTuple):
 def point_key(point: udf_pb2.Point, names: tuple[str, ...], nameset: frozenset[str]) -> Hashable:
     """The point's key for ``names``: the raw values of each of its maps (see :class:`PointKey`).
 
-    ``(strings, tags, numbers)``: the string field and the tag of each name, and None when
-    no number field has one of the names, else the int, double and bool field of each.
-    ClassifyHandler.points_bytes builds the same keys inline.
+    ``(texts, numbers)``: for each name its string field if it has one, else its tag as a
+    1-tuple (a tag is not a string field: only string fields get their newlines restored),
+    else None; numbers is None when no number field has one of the names, else
+    ``(name, int, double, bool)`` (None where absent) for each number field name that is one
+    of them, in the order of the point's number maps. ClassifyHandler.points_bytes builds the
+    same keys inline.
     """
     strings, tags, ints, doubles, bools = (
         point.fieldsString,
@@ -120,15 +147,22 @@ def point_key(point: udf_pb2.Point, names: tuple[str, ...], nameset: frozenset[s
         point.fieldsDouble,
         point.fieldsBool,
     )
+    numbers = [*ints, *doubles, *bools]
     return (
-        tuple([strings[n] if n in strings else None for n in names]),
-        tuple([tags[n] if n in tags else None for n in names]),
+        tuple([strings[n] if n in strings else (tags[n],) if n in tags else None for n in names]),
         None
-        if nameset.isdisjoint([*ints, *doubles, *bools])
-        else (
-            tuple([ints[n] if n in ints else None for n in names]),
-            tuple([doubles[n] if n in doubles else None for n in names]),
-            tuple([bools[n] if n in bools else None for n in names]),
+        if nameset.isdisjoint(numbers)
+        else tuple(
+            [
+                (
+                    n,
+                    ints[n] if n in ints else None,
+                    doubles[n] if n in doubles else None,
+                    bools[n] if n in bools else None,
+                )
+                for n in numbers
+                if n in nameset
+            ]
         ),
     )
 
@@ -279,6 +313,7 @@ class ClassifyHandler(Handler):
         self.window: WindowCounter | None = None
         self.sampler: Sampler | None = None
         self.rule_file: reload.RuleFile | None = None  # watched for changes (only with .rules)
+        self._stamp = (0, b"")  # the bytes path's latest classified_ns reading, and its field
 
     @classmethod
     def info(cls) -> Info:
@@ -381,10 +416,20 @@ class ClassifyHandler(Handler):
         sampler = self.sampler
         rule_file = self.rule_file  # looked at once per run (on its first point): at most BATCH_MAX points
         search = _OUTPUT_KEYS.search
+        # whether a point may hold an output name: looked at for every point of the run at once
+        # when the run can be looked ahead at (a list, or a list iterator: an independent
+        # iterator over the points not yet taken), else (a generator, say) point by point
+        # (only for runs long enough to pay for RE2's call)
+        check = not (
+            (type(payloads) is _LIST_ITERATOR or isinstance(payloads, tuple | list))
+            and operator.length_hint(payloads) >= _RUN_CHECK_FROM
+            and _OUTPUT_KEYS_RUN.search(b"".join(copy.copy(payloads))) is None
+        )
         fp_name = _FINGERPRINT_TAG
         time_ns = time.time_ns
-        stamp = time_ns()
-        stamp_field = _CLASSIFIED_NS_FIELD(stamp)
+        stamp, stamp_field = self._stamp  # (kept across runs: a run of one point should not pay for it)
+        heads = _HEADS
+        winners_get, results_get = (cache.winners.get, cache.results.get) if cache is not None else (_none, _none)
         out: list[bytes] = []
         emitted = 0
         try:
@@ -394,6 +439,8 @@ class ClassifyHandler(Handler):
                     self._poll_rules(rule_file, point)  # emits its report itself: nothing is held yet
                     rule_file = None
                     rules, cache = self._cache()
+                    if cache is not None:
+                        winners_get, results_get = cache.winners.get, cache.results.get
                 strings = point.fieldsString
                 tags = point.tags
                 ints, doubles, bools = point.fieldsInt, point.fieldsDouble, point.fieldsBool
@@ -402,40 +449,59 @@ class ClassifyHandler(Handler):
                     added = _added(rules.classify(PointView(point).event()))
                 else:
                     # point_key(point, names, nameset), inline, and the memo's hit path
-                    names = cache.match_fields
                     # (``m[n] if n in m`` rather than ``m.get``: upb's get parses keyword arguments)
+                    nameset = cache.match_set
                     key = (
-                        tuple([strings[n] if n in strings else None for n in names]),
-                        tuple([tags[n] if n in tags else None for n in names]),
+                        tuple(
+                            [
+                                strings[n] if n in strings else (tags[n],) if n in tags else None
+                                for n in cache.match_fields
+                            ]
+                        ),
                         None
-                        if cache.match_set.isdisjoint(numbers)
-                        else (
-                            tuple([ints[n] if n in ints else None for n in names]),
-                            tuple([doubles[n] if n in doubles else None for n in names]),
-                            tuple([bools[n] if n in bools else None for n in names]),
+                        if nameset.isdisjoint(numbers)
+                        else tuple(
+                            [
+                                (
+                                    n,
+                                    ints[n] if n in ints else None,
+                                    doubles[n] if n in doubles else None,
+                                    bools[n] if n in bools else None,
+                                )
+                                for n in numbers
+                                if n in nameset
+                            ]
                         ),
                     )
-                    winner = cache.winners.get(key)
+                    winner = winners_get(key)
                     found = None
                     if winner is not None:
                         names, nameset, token = winner
                         full = (
                             token,
                             (
-                                tuple([strings[n] if n in strings else None for n in names]),
-                                tuple([tags[n] if n in tags else None for n in names]),
+                                tuple(
+                                    [strings[n] if n in strings else (tags[n],) if n in tags else None for n in names]
+                                ),
                                 None
                                 if nameset.isdisjoint(numbers)
-                                else (
-                                    tuple([ints[n] if n in ints else None for n in names]),
-                                    tuple([doubles[n] if n in doubles else None for n in names]),
-                                    tuple([bools[n] if n in bools else None for n in names]),
+                                else tuple(
+                                    [
+                                        (
+                                            n,
+                                            ints[n] if n in ints else None,
+                                            doubles[n] if n in doubles else None,
+                                            bools[n] if n in bools else None,
+                                        )
+                                        for n in numbers
+                                        if n in nameset
+                                    ]
                                 ),
                             )
                             if names
                             else None,
                         )
-                        found = cache.results.get(full)
+                        found = results_get(full)
                     if found is None:
                         added = cache.lookup_keyed(key, point_key, point, point_event)
                     else:
@@ -444,18 +510,18 @@ class ClassifyHandler(Handler):
                         if not cache.hits & REFRESH_MASK:
                             cache.refresh(key, full)
                 encoded = added.encoded
-                if encoded is None or sampler is not None or search(payload) is not None:
+                if encoded is None or sampler is not None or (check and search(payload) is not None):
                     if out:
                         emitter.point_frames(b"".join(out), emitted)
                         out = []
                         emitted = 0
-                    if encoded is None or search(payload) is not None:
+                    if encoded is None or (check and search(payload) is not None):
                         self._emit_edited(point, PointView(point), added)
                     else:
                         self._emit_sampled(payload, point, added)
                     continue
                 now = time_ns()
-                if now - stamp > _STAMP_NS:
+                if not 0 <= now - stamp <= _STAMP_NS:  # (older than 1 ms, or the clock went back)
                     stamp = now
                     stamp_field = _CLASSIFIED_NS_FIELD(now)
                 size = len(payload) + len(encoded) + len(stamp_field)
@@ -471,9 +537,10 @@ class ClassifyHandler(Handler):
                 if window is None:
                     if fingerprint:
                         count_field = _FP_COUNT_FIELD(fingerprints.see(fingerprint, point.time))
-                        out += (point_head(size + len(count_field)), payload, encoded, stamp_field, count_field)
+                        size += len(count_field)
+                        out += (heads.get(size) or point_head(size), payload, encoded, stamp_field, count_field)
                     else:
-                        out += (point_head(size), payload, encoded, stamp_field)
+                        out += (heads.get(size) or point_head(size), payload, encoded, stamp_field)
                 else:
                     time_of = point.time
                     window_field = _WINDOW_COUNT_FIELD(window.add((point.group, added.result.category), time_of))
@@ -485,6 +552,7 @@ class ClassifyHandler(Handler):
                         out += (point_head(size + len(window_field)), payload, encoded, stamp_field, window_field)
                 emitted += 1
         finally:
+            self._stamp = (stamp, stamp_field)
             if out:
                 emitter.point_frames(b"".join(out), emitted)
 
@@ -610,6 +678,11 @@ def _added(result: Classification) -> _Added:
     except UnicodeEncodeError:  # lone surrogates: let protobuf itself refuse them on the slow path
         encoded = None
     return _Added(result, tuple(tags), strings, floats, encoded)
+
+
+def _none(_: object) -> None:
+    """Nothing, for anything (a memo's ``get`` when there is no memo)."""
+    return None
 
 
 def _sampler(options: Options) -> Sampler | None:
