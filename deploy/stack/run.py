@@ -53,6 +53,8 @@ class StackConfig:
     with_telegraf: bool = True
     # appended to kapacitord.conf, e.g. the [[httppost]] endpoints of the policies to deploy
     kapacitor_extra: str = ""
+    # how often Kapacitor snapshots task state (UDFs included); a Go duration
+    snapshot_interval: str = "10s"
 
     @property
     def influx_url(self) -> str:
@@ -157,7 +159,7 @@ default-retention-policy = "autogen"
 
 [task]
   dir = "{d / "tasks"}"
-  snapshot-interval = "10s"
+  snapshot-interval = "{cfg.snapshot_interval}"
 
 [load]
   enabled = false
