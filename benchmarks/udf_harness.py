@@ -8,7 +8,9 @@ process over pipes: info, init, then ``--points`` errloop_events points written 
 the UDF takes them, a keepalive request every 100 ms in the same stream (its reply latency
 is recorded: from just before the write that carries it to the reply being read, so a
 keepalive stuck behind data in a full pipe counts), and every emitted point read back.
-The UDF's RSS is read from /proc/PID/status (VmRSS, peak VmHWM) while it runs.
+The UDF's RSS is read from /proc/PID/status (VmRSS, peak VmHWM) while it runs, its CPU
+(user + system, /proc/PID/stat) from the first point written to the last one read back:
+CPU per point is reported beside the rates, as it depends less on what else the machine runs.
 
 UDFs, in the same run:
 
@@ -276,6 +278,11 @@ class Result:
     errors: list[str] = field(default_factory=list)
     first_name: str = ""
     notes: list[str] = field(default_factory=list)  # what the UDF logged about itself at the end
+    cpu_s: float = 0.0  # the UDF's user + system CPU from the first point written to the last one back
+
+    @property
+    def cpu_us_per_point(self) -> float:
+        return self.cpu_s * 1e6 / self.emitted if self.emitted else 0.0
 
     @property
     def rate(self) -> float:
@@ -294,6 +301,16 @@ def _status_kb(pid: int) -> tuple[int, int]:
     except OSError:
         pass
     return rss, hwm
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (/proc/PID/stat utime, stime)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -403,6 +420,7 @@ def run_one(target: Target, chunks: list[bytes], n: int, workdir: Path) -> Resul
             n_chunks = (n + per_chunk - 1) // per_chunk
             res.points = n = n_chunks * per_chunk
             perf = time.perf_counter
+            cpu0 = _cpu_s(s.proc.pid)
             t0 = perf()
             next_ka = t0 + KEEPALIVE_EVERY_S
             wfd, n_pool = s.wfd, len(chunks)
@@ -422,6 +440,7 @@ def run_one(target: Target, chunks: list[bytes], n: int, workdir: Path) -> Resul
             stop_sampling.set()
             sampler.join()
             rss, hwm = _status_kb(s.proc.pid)  # every point is back, the process still runs
+            res.cpu_s = _cpu_s(s.proc.pid) - cpu0
             if rss:
                 res.rss_kb.append((s.emitted, rss))
                 res.hwm_kb = max(res.hwm_kb, hwm)
@@ -487,7 +506,8 @@ def describe(res: Result) -> str:
     lines = [
         f"{res.name:17s} {res.rate:10,.0f} points/s   {res.emitted:,}/{res.points:,} points in {res.seconds:.2f}s   "
         f"keepalive p50 {p50:.1f} ms max {max(ka, default=float('nan')):.1f} ms "
-        f"({len(ka)} answered, {res.keepalives_unanswered} unanswered)   peak RSS {res.hwm_kb / 1024:.1f} MiB",
+        f"({len(ka)} answered, {res.keepalives_unanswered} unanswered)   peak RSS {res.hwm_kb / 1024:.1f} MiB   "
+        f"CPU {res.cpu_us_per_point:.1f} us/point",
     ]
     trend = rss_trend(res)
     if trend:
@@ -560,6 +580,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"(median rates {rates[name]:,.0f} / {base:,.0f} points/s; per round "
                     + ", ".join(f"{x:.2f}x" for x in per_round)
                     + ")"
+                )
+        # CPU per point: what the UDF costs, less exposed than a rate to what else runs on the machine
+        cpu = {name: statistics.median(r.cpu_us_per_point for r in rs) for name, rs in results.items() if rs}
+        for name in ("errloop_mirror", "errloop_classify"):
+            if cpu.get(name):
+                say(
+                    f"CPU per point official_mirror / {name}: {cpu['official_mirror'] / cpu[name]:.2f}x "
+                    f"(median {cpu['official_mirror']:.1f} / {cpu[name]:.1f} us)"
                 )
     failed = any(r.errors for rs in results.values() for r in rs)
     return 1 if failed else 0
