@@ -100,17 +100,18 @@ def errlog_confs(tmp: Path, log: Path, influx_url: str, database: str, buffer: i
   stats_interval = "1h"
 """
     cmd = [sys.executable, "-m", "errloop.telegraf.errlog.plugin", "--config", str(tmp / "errlog.toml")]
-    telegraf = (
-        agent_conf(influx_url, database, buffer, encoding)
-        + f"""
+    return errlog_toml, agent_conf(influx_url, database, buffer, encoding) + execd_conf(cmd, "1s")
+
+
+def execd_conf(cmd: list[str], restart_delay: str) -> str:
+    """An ``[[inputs.execd]]`` running ``cmd`` in push mode, line protocol on its stdout."""
+    return f"""
 [[inputs.execd]]
   command = {json.dumps(cmd)}
   signal = "none"
-  restart_delay = "1s"
+  restart_delay = "{restart_delay}"
   data_format = "influx"
 """
-    )
-    return errlog_toml, telegraf
 
 
 REPLAY = """import shutil, sys
@@ -124,16 +125,7 @@ sys.stdin.read()
 def replay_conf(tmp: Path, influx_url: str, database: str, buffer: int, encoding: str) -> str:
     """execd copying the pre-encoded events to Telegraf, then waiting for the stop (EOF on stdin)."""
     cmd = [sys.executable, "-c", REPLAY, str(tmp / "events.lp")]
-    return (
-        agent_conf(influx_url, database, buffer, encoding)
-        + f"""
-[[inputs.execd]]
-  command = {json.dumps(cmd)}
-  signal = "none"
-  restart_delay = "1h"
-  data_format = "influx"
-"""
-    )
+    return agent_conf(influx_url, database, buffer, encoding) + execd_conf(cmd, "1h")
 
 
 def encode_events(log: Path, tmp: Path, n: int) -> Path:

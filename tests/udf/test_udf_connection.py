@@ -9,35 +9,10 @@ import os
 import threading
 import time
 
-from udf_wire import info, init, keepalive, point
+from udf_wire import Sink, info, init, keepalive, point
 
-from errloop.udf.agent import Connection, Edge, FrameDecoder, Handler, Info, frame, udf_pb2
+from errloop.udf.agent import Connection, Edge, Handler, Info, frame, udf_pb2
 from errloop.udf.agent.output import Emitter
-
-
-class Sink:
-    """Collects what the UDF writes; thread-safe."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.lock = threading.Lock()
-
-    def __call__(self, data: bytes) -> None:
-        with self.lock:
-            self.data += data
-
-    def responses(self) -> list[udf_pb2.Response]:
-        with self.lock:
-            bodies = FrameDecoder().feed(bytes(self.data))
-        out = []
-        for body in bodies:
-            r = udf_pb2.Response()
-            r.ParseFromString(body)
-            out.append(r)
-        return out
-
-    def kinds(self) -> list[str]:
-        return [str(r.WhichOneof("message")) for r in self.responses()]
 
 
 class GatedHandler(Handler):

@@ -12,9 +12,9 @@ import os
 import threading
 import time
 
-from udf_wire import keepalive, point
+from udf_wire import Sink, keepalive, point
 
-from errloop.udf.agent import Connection, Edge, FrameDecoder, Handler, Info, frame, udf_pb2
+from errloop.udf.agent import Connection, Edge, Handler, Info, frame, udf_pb2
 
 
 class Busy(Handler):
@@ -32,20 +32,6 @@ class Busy(Handler):
             Busy.entered.set()
             Busy.release.wait(20)
         self.emitter.point(p)
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.lock = threading.Lock()
-
-    def __call__(self, data: bytes) -> None:
-        with self.lock:
-            self.data += data
-
-    def responses(self) -> list[udf_pb2.Response]:
-        with self.lock:
-            return [udf_pb2.Response.FromString(b) for b in FrameDecoder().feed(bytes(self.data))]
 
 
 def serve(takeover_s: float = 0.04) -> tuple[Connection, Sink, int, threading.Thread, list[int]]:

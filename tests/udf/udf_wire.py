@@ -2,6 +2,7 @@
 
 A background thread reads the UDF's stdout, splits the frames and parses each Response
 into a queue, so a test can wait for a reply with a timeout while the UDF keeps running.
+:class:`Sink` collects what an in-process ``Connection`` writes.
 """
 
 from __future__ import annotations
@@ -258,3 +259,28 @@ def event_point_like(t: int, fingerprint: str = "fpA", message: str = "connectio
         {"event_id": f"ev-{t}", "message": message},
         group="service=api",
     )
+
+
+class Sink:
+    """Collects what the UDF writes; thread-safe."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.lock = threading.Lock()
+
+    def __call__(self, data: bytes) -> None:
+        with self.lock:
+            self.data += data
+
+    def responses(self) -> list[udf_pb2.Response]:
+        with self.lock:
+            bodies = FrameDecoder().feed(bytes(self.data))
+        out = []
+        for body in bodies:
+            r = udf_pb2.Response()
+            r.ParseFromString(body)
+            out.append(r)
+        return out
+
+    def kinds(self) -> list[str]:
+        return [str(r.WhichOneof("message")) for r in self.responses()]
