@@ -65,27 +65,38 @@ const (
 	spanID  = "00f067aa0ba902b7"
 )
 
+// newZap is zap's production logger (zap_json) or its development one (zap_console), on stderr.
+func newZap(format string) *zap.Logger {
+	cfg := zap.NewProductionConfig()
+	if format == "zap_console" {
+		cfg = zap.NewDevelopmentConfig()
+	}
+	cfg.OutputPaths = []string{"stderr"}
+	logger, _ := cfg.Build()
+	return logger
+}
+
+// newLogrus is a logrus logger with the caller reported, JSON (logrus_json) or text (logrus_text).
+func newLogrus(format string, out io.Writer) *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(out)
+	l.SetReportCaller(true)
+	if format == "logrus_json" {
+		l.SetFormatter(&logrus.JSONFormatter{})
+	} else {
+		l.SetFormatter(&logrus.TextFormatter{DisableColors: true, FullTimestamp: true})
+	}
+	return l
+}
+
 // logPanic logs at the logger's panic level: the logger writes the record, then panics.
 func logPanic(format string, out io.Writer) {
 	err := handle("wrapped")
 	switch format {
 	case "zap_json", "zap_console":
-		cfg := zap.NewProductionConfig()
-		if format == "zap_console" {
-			cfg = zap.NewDevelopmentConfig()
-		}
-		cfg.OutputPaths = []string{"stderr"}
-		logger, _ := cfg.Build()
-		logger.Named("api").Panic(msg, zap.Error(err), zap.String("trace_id", traceID))
+		newZap(format).Named("api").Panic(msg, zap.Error(err), zap.String("trace_id", traceID))
 	case "logrus_json", "logrus_text":
-		l := logrus.New()
-		l.SetOutput(out)
-		l.SetReportCaller(true)
-		if format == "logrus_json" {
-			l.SetFormatter(&logrus.JSONFormatter{})
-		} else {
-			l.SetFormatter(&logrus.TextFormatter{DisableColors: true, FullTimestamp: true})
-		}
+		l := newLogrus(format, out)
 		l.WithError(err).WithField("traceID", traceID).Panic(msg)
 	case "zerolog_json":
 		l := zerolog.New(out).With().Timestamp().Caller().Logger()
@@ -104,28 +115,12 @@ func logLine(format, c string, out io.Writer) {
 	err := handle(c)
 	switch format {
 	case "zap_json", "zap_console":
-		var logger *zap.Logger
-		if format == "zap_json" {
-			cfg := zap.NewProductionConfig()
-			cfg.OutputPaths = []string{"stderr"}
-			logger, _ = cfg.Build()
-		} else {
-			cfg := zap.NewDevelopmentConfig()
-			cfg.OutputPaths = []string{"stderr"}
-			logger, _ = cfg.Build()
-		}
+		logger := newZap(format)
 		logger.Named("api").Error(msg, zap.Error(err), zap.String("trace_id", traceID), zap.String("span_id", spanID),
 			zap.String("method", "GET"), zap.String("path", "/users/42"), zap.Int("status", 500))
 		_ = logger.Sync()
 	case "logrus_json", "logrus_text":
-		l := logrus.New()
-		l.SetOutput(out)
-		l.SetReportCaller(true)
-		if format == "logrus_json" {
-			l.SetFormatter(&logrus.JSONFormatter{})
-		} else {
-			l.SetFormatter(&logrus.TextFormatter{DisableColors: true, FullTimestamp: true})
-		}
+		l := newLogrus(format, out)
 		l.WithError(err).WithFields(logrus.Fields{"traceID": traceID, "spanID": spanID, "method": "GET",
 			"path": "/users/42", "status": 500}).Error(msg)
 	case "slog_json", "slog_text":
