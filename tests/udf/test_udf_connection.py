@@ -165,3 +165,28 @@ def test_emitter_is_usable_from_a_handler_thread() -> None:
     os.close(pipe.w)
     thread.join(10)
     assert status == [0]
+
+
+def test_gc_is_tuned_for_the_hot_loop_and_init_freezes_what_it_built() -> None:
+    import gc
+
+    from errloop.udf.agent import serve
+
+    before = gc.get_threshold()
+    try:
+        serve.tune_gc()
+        assert gc.get_threshold() == (serve.GC_THRESHOLD0, *before[1:])
+        gc.unfreeze()
+        GatedHandler.gate = threading.Event()
+        GatedHandler.gate.set()
+        pipe, sink = Pipe(), Sink()
+        conn = Connection(GatedHandler, pipe.read, sink)
+        thread, status = start(conn)
+        os.write(pipe.w, frame(init().SerializeToString()) + frame(point(1).SerializeToString()))
+        os.close(pipe.w)
+        thread.join(10)
+        assert status == [0] and "init" in sink.kinds()
+        assert gc.get_freeze_count() > 0  # what existed at init is out of the GC's walks
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

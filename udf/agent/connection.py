@@ -44,6 +44,7 @@ Failure rules (DESIGN.md §5, "a UDF must never take its task down"):
 
 from __future__ import annotations
 
+import gc
 import logging
 import operator
 import threading
@@ -539,6 +540,10 @@ class Connection:
             resp.init.success = error is None
             if error is not None:
                 resp.init.error = error
+            else:
+                # what init built (rules, regex sets, templates) lives as long as the handler:
+                # out of the cyclic GC's walks from now on (serve.tune_gc)
+                gc.freeze()
         elif kind == "snapshot":
             resp.snapshot.snapshot = self._snapshot()
         elif kind == "restore":
