@@ -31,6 +31,7 @@ from typing import Final
 
 from errloop.rules.contract import Event
 from errloop.telegraf.errlog.gostack import panic_site
+from errloop.telegraf.errlog.group import DEFAULT_IDLE_S
 
 LOGGED_PANIC_LEVELS: Final = frozenset(("panic", "dpanic"))
 DUMP_FORMAT: Final = "go_panic"
@@ -93,7 +94,7 @@ def merged(logged: Event, dump: Event) -> Event:
 class PanicMerger:
     """See the module docstring. Pure: time comes in as ``now`` (monotonic seconds)."""
 
-    def __init__(self, idle_s: float = 1.0) -> None:
+    def __init__(self, idle_s: float = DEFAULT_IDLE_S) -> None:
         self.idle_s = idle_s
         self._held: dict[str, _Held] = {}
         self.merged = 0
