@@ -45,6 +45,8 @@ from ingest_normaliser import load_blocks, machine, variations
 
 from errloop.deploy.stack import build, run
 from errloop.rules import contract
+from errloop.telegraf.errlog.config import load_config
+from errloop.telegraf.errlog.plugin import ErrlogPlugin
 
 SOURCES = ("demo_service:", "zap_json.")
 BATCH = 5000
@@ -130,9 +132,6 @@ def replay_conf(tmp: Path, influx_url: str, database: str, buffer: int, encoding
 
 def encode_events(log: Path, tmp: Path, n: int) -> Path:
     """The lines errlog writes for ``log``, made in this process (for ``--replay``)."""
-    from errloop.telegraf.errlog.config import load_config
-    from errloop.telegraf.errlog.plugin import ErrlogPlugin
-
     conf = tmp / "replay-errlog.toml"
     conf.write_text(
         f"[[inputs.errlog]]\nfiles = [{json.dumps(str(log))}]\nfrom_beginning = true\n"

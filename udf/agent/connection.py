@@ -203,6 +203,7 @@ class Connection:
         self._batch_max = batch_max
         self._heartbeat_s = heartbeat_s
         self._takeover_s = takeover_s
+        self._tick = min(takeover_s / 2, heartbeat_s)  # the watchdog's sleep between looks
         self._errors = ErrorReporter(label)
         self._last_keepalive = 0
         self._progress = 0  # batches handled
@@ -414,9 +415,8 @@ class Connection:
 
     def _watch(self) -> None:
         """Read for the serving thread while it is busy for long, so keepalives are still answered."""
-        tick = min(self._takeover_s / 2, self._heartbeat_s)
         monotonic = time.monotonic
-        while not self._done.wait(tick):
+        while not self._done.wait(self._tick):
             since = self._busy_since
             if since and monotonic() - since >= self._takeover_s and self._input_end is False:
                 self._read_while_busy(since)
@@ -430,7 +430,6 @@ class Connection:
         response) with a warning when the handler makes no progress for :data:`STALL_WARN_S`.
         """
         monotonic = time.monotonic
-        tick = min(self._takeover_s / 2, self._heartbeat_s)
         progress, progress_at = self._progress, monotonic()
         beat_at = monotonic()
         warned = False
@@ -442,7 +441,7 @@ class Connection:
                         return
                     self._read_held()
                 continue
-            if self._input_end is not False or self._done.wait(tick):
+            if self._input_end is not False or self._done.wait(self._tick):
                 return
             now = monotonic()
             if self._progress != progress:
