@@ -9,7 +9,8 @@ benchmarks/udf_harness.py creates with the protobuf version the agent pins; noth
 copied). For each UDF, and for no UDF at all, it defines the stream task
 ``from → [@udf] → count``, writes the same errloop_events points to
 ``/kapacitor/v1/write`` in batches, and times until the node before ``count`` has
-emitted every point (the task's node stats). TICK-STACK.md measured ~100k points/s
+emitted every point (the task's node stats); it also reads the CPU per point of
+kapacitord and of the UDF process (/proc). TICK-STACK.md measured ~100k points/s
 with a do-nothing framing-level UDF and ~82k with the official mirror on this kind of
 machine. The issue's goal: the task with ``@errloop_classify`` and the default rules at
 least as fast as the same task with the official mirror. A benchmark measures; nothing
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -60,7 +62,27 @@ def payloads(points: int, batch: int, pool: int, measurement: str) -> list[bytes
     return ["\n".join(lines[i : i + batch]).encode() for i in range(0, points, batch)]
 
 
-def run_one(client: KapacitorClient, cfg: run.StackConfig, udf: str, bodies: list[bytes], points: int) -> float:
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (the UDF processes Kapacitor started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+class Run(NamedTuple):
+    rate: float  # points per second through the UDF node
+    kapacitor_us: float  # kapacitord's CPU per point (all its threads)
+    udf_us: float  # the UDF process's CPU per point (0 without a UDF)
+
+
+def run_one(client: KapacitorClient, cfg: run.StackConfig, udf: str, bodies: list[bytes], points: int) -> Run:
     measurement = f"bench_{udf}"
     node = f"@{udf}()\n    " if udf != "none" else ""
     task_id = f"bench-{udf}"
@@ -72,6 +94,11 @@ stream
     client.define_task(task_id, script, status="enabled")
     client.wait_executing(task_id)
     watch = udf if udf != "none" else "from"
+    kapacitord = run.running_pid(cfg, "kapacitord")
+    assert kapacitord is not None
+    udf_pids = _children(kapacitord)
+    udf_cpu0 = sum(udf_harness._cpu_s(pid) for pid in udf_pids)
+    kap_cpu0 = udf_harness._cpu_s(kapacitord)
     start = time.monotonic()
     with httpx.Client(timeout=60) as http:
         for body in bodies:
@@ -93,10 +120,13 @@ stream
                 emitted = int(stats.get("emitted", 0))
         time.sleep(0.02)
     elapsed = time.monotonic() - start
+    kap_cpu = udf_harness._cpu_s(kapacitord) - kap_cpu0
+    udf_cpu = sum(udf_harness._cpu_s(pid) for pid in udf_pids) - udf_cpu0
     client.delete_task(task_id)
     if emitted < points:
         print(f"  {udf}: only {emitted} of {points} points came out", flush=True)
-    return emitted / elapsed
+    per = 1e6 / max(emitted, 1)
+    return Run(emitted / elapsed, kap_cpu * per, udf_cpu * per)
 
 
 def main() -> int:
@@ -108,7 +138,7 @@ def main() -> int:
     args = ap.parse_args()
     extra = official_conf()
     bodies = payloads(args.points, args.batch, args.pool, "errloop_events")
-    rates: dict[str, list[float]] = {u: [] for u in UDFS}
+    runs: dict[str, list[Run]] = {u: [] for u in UDFS}
     with tempfile.TemporaryDirectory(prefix="errloop-bench-") as tmp:
         cfg = run.StackConfig.private(
             Path(tmp) / "stack",
@@ -123,12 +153,16 @@ def main() -> int:
             with KapacitorClient(cfg.kapacitor_url, timeout=60) as client:
                 for _ in range(args.rounds):
                     for udf in UDFS:
-                        rate = run_one(client, cfg, udf, bodies, args.points)
-                        rates[udf].append(rate)
-                        print(f"  {udf:17} {rate:10,.0f} points/s", flush=True)
+                        one = run_one(client, cfg, udf, bodies, args.points)
+                        runs[udf].append(one)
+                        print(
+                            f"  {udf:17} {one.rate:10,.0f} points/s   CPU per point: kapacitord "
+                            f"{one.kapacitor_us:5.1f} us, UDF {one.udf_us:5.1f} us",
+                            flush=True,
+                        )
         finally:
             run.down(cfg, say=lambda _: None)
-    med = {u: statistics.median(r) for u, r in rates.items()}
+    med = {u: statistics.median(r.rate for r in rs) for u, rs in runs.items()}
     print(
         f"machine: {udf_harness.cpu_model()}, nproc {len(__import__('os').sched_getaffinity(0))}, "
         f"python {platform.python_version()}"
@@ -136,7 +170,9 @@ def main() -> int:
     print(f"command: {' '.join(sys.argv)}")
     print(f"{args.points} points, batches of {args.batch}, pool {args.pool}, median of {args.rounds} round(s):")
     for u in UDFS:
-        print(f"  {u:17} {med[u]:10,.0f} points/s")
+        kap = statistics.median(r.kapacitor_us for r in runs[u])
+        cpu = statistics.median(r.udf_us for r in runs[u])
+        print(f"  {u:17} {med[u]:10,.0f} points/s   CPU per point: kapacitord {kap:5.1f} us, UDF {cpu:5.1f} us")
     base = med["official_mirror"]
     for u in ("errloop_mirror", "errloop_classify"):
         print(f"ratio {u} / official_mirror: {med[u] / base:.2f}x")

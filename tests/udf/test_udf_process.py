@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from udf_wire import (
@@ -22,7 +25,7 @@ from udf_wire import (
     udf_command,
 )
 
-from errloop.udf.agent import encode_uvarint, frame, udf_pb2
+from errloop.udf.agent import encode_uvarint, frame, serve, udf_pb2
 
 
 @pytest.fixture
@@ -46,6 +49,31 @@ def test_kapacitord_startup_info_then_eof(procs: list[UdfProcess]) -> None:
     assert resp.info.wants == udf_pb2.STREAM and resp.info.provides == udf_pb2.STREAM
     assert len(resp.info.options) == 0
     assert udf.close() == 0
+
+
+def test_protocol_pipes_are_enlarged(procs: list[UdfProcess]) -> None:
+    # Kapacitor's side of both pipes: the UDF asks for PIPE_BYTES (capped by the system's maximum)
+    with open("/proc/sys/fs/pipe-max-size") as f:
+        expected = min(serve.PIPE_BYTES, int(f.read()))
+    udf = spawn(procs, udf_command("errloop_mirror"))
+    assert udf.proc.stdin is not None and udf.proc.stdout is not None
+    udf.send(info())
+    udf.reader.expect("info")  # the runtime is serving: its set-up is done
+    assert fcntl.fcntl(udf.proc.stdin.fileno(), fcntl.F_GETPIPE_SZ) == expected
+    assert fcntl.fcntl(udf.proc.stdout.fileno(), fcntl.F_GETPIPE_SZ) == expected
+    assert udf.close() == 0
+
+
+def test_enlarge_pipes_keeps_what_is_no_pipe(tmp_path: Path) -> None:
+    with (tmp_path / "file").open("wb") as f:
+        read_end, write_end = os.pipe()
+        try:
+            sizes = serve.enlarge_pipes(f.fileno(), read_end, size=128 * 1024)
+            assert sizes == {read_end: 128 * 1024}  # the file is left alone, the pipe grown
+            assert fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ) == 128 * 1024  # one pipe, both ends
+        finally:
+            os.close(read_end)
+            os.close(write_end)
 
 
 def test_mirror_returns_every_point_unchanged(procs: list[UdfProcess]) -> None:
