@@ -32,7 +32,7 @@ log = logging.getLogger("errloop.udf")
 
 EXIT_USAGE: Final = 64
 ACCEPT_POLL_S: Final = 0.5
-PIPE_BYTES: Final = 1 << 20  # the capacity asked for the protocol pipes (capped by fs.pipe-max-size)
+PIPE_BYTES: Final = 256 * 1024  # the capacity asked for the protocol pipes (capped by fs.pipe-max-size)
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -71,11 +71,12 @@ def enlarge_pipes(*fds: int, size: int = PIPE_BYTES) -> dict[int, int]:
     Kapacitor writes every point to the UDF in two unbuffered writes and reads the answers
     4 KiB at a time; with the kernel's default 64 KiB pipes either side blocks often (a
     point of errloop_events is ~1.3 KB), and each block and wake-up costs both processes
-    CPU. Bigger pipes let a run of several hundred points pass without one (measured inside
-    Kapacitor: the classify UDF's CPU per point ~28 -> ~22 us, mirror's ~9 -> ~5.5 us;
-    benchmarks/udf_kapacitor.py). Memory stays bounded: the kernel holds at most ``size``
-    per pipe. The size is capped by ``/proc/sys/fs/pipe-max-size`` for a process without
-    CAP_SYS_RESOURCE; a refusal (a user over their pipe quota, an fd that is no pipe) keeps
+    CPU. 256 KiB lets a run of ~200 points pass without one (measured inside Kapacitor,
+    benchmarks/udf_kapacitor.py: the classify UDF's CPU per point ~28 -> ~23 us, mirror's
+    ~9 -> ~5.5 us; 1 MiB was no faster, and a keepalive request waits behind whatever the
+    input pipe holds: 256 KiB is ~5 ms of classify's work). Memory stays bounded: the kernel
+    holds at most ``size`` per pipe. The size is capped by ``/proc/sys/fs/pipe-max-size``; a
+    refusal (a user over their pipe quota, an fd that is no pipe) keeps
     the pipe as it was.
     """
     try:
