@@ -81,7 +81,7 @@ class RawPoints(NamedTuple):
 
 Batch = list[tuple[str, udf_pb2.Request | RawPoints | list[bytes]]]
 
-READ_SIZE: Final = 256 * 1024
+READ_SIZE: Final = 64 * 1024  # bytes per read (256 KiB reads: +2-3 MiB of RSS, mirror ~40% more CPU per point)
 BATCH_MAX: Final = 256  # points per run handed to Handler.points_bytes
 QUEUE_BATCHES: Final = 4  # the watchdog holds at most BATCH_MAX * QUEUE_BATCHES requests for a busy handler
 HEARTBEAT_S: Final = 1.0
