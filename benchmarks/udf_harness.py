@@ -303,7 +303,7 @@ def _status_kb(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a running process (/proc/PID/stat utime, stime)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -420,7 +420,7 @@ def run_one(target: Target, chunks: list[bytes], n: int, workdir: Path) -> Resul
             n_chunks = (n + per_chunk - 1) // per_chunk
             res.points = n = n_chunks * per_chunk
             perf = time.perf_counter
-            cpu0 = _cpu_s(s.proc.pid)
+            cpu0 = cpu_seconds(s.proc.pid)
             t0 = perf()
             next_ka = t0 + KEEPALIVE_EVERY_S
             wfd, n_pool = s.wfd, len(chunks)
@@ -440,7 +440,7 @@ def run_one(target: Target, chunks: list[bytes], n: int, workdir: Path) -> Resul
             stop_sampling.set()
             sampler.join()
             rss, hwm = _status_kb(s.proc.pid)  # every point is back, the process still runs
-            res.cpu_s = _cpu_s(s.proc.pid) - cpu0
+            res.cpu_s = cpu_seconds(s.proc.pid) - cpu0
             if rss:
                 res.rss_kb.append((s.emitted, rss))
                 res.hwm_kb = max(res.hwm_kb, hwm)

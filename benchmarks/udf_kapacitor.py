@@ -97,8 +97,8 @@ stream
     kapacitord = run.running_pid(cfg, "kapacitord")
     assert kapacitord is not None
     udf_pids = _children(kapacitord)
-    udf_cpu0 = sum(udf_harness._cpu_s(pid) for pid in udf_pids)
-    kap_cpu0 = udf_harness._cpu_s(kapacitord)
+    udf_cpu0 = sum(udf_harness.cpu_seconds(pid) for pid in udf_pids)
+    kap_cpu0 = udf_harness.cpu_seconds(kapacitord)
     start = time.monotonic()
     with httpx.Client(timeout=60) as http:
         for body in bodies:
@@ -120,8 +120,8 @@ stream
                 emitted = int(stats.get("emitted", 0))
         time.sleep(0.02)
     elapsed = time.monotonic() - start
-    kap_cpu = udf_harness._cpu_s(kapacitord) - kap_cpu0
-    udf_cpu = sum(udf_harness._cpu_s(pid) for pid in udf_pids) - udf_cpu0
+    kap_cpu = udf_harness.cpu_seconds(kapacitord) - kap_cpu0
+    udf_cpu = sum(udf_harness.cpu_seconds(pid) for pid in udf_pids) - udf_cpu0
     client.delete_task(task_id)
     if emitted < points:
         print(f"  {udf}: only {emitted} of {points} points came out", flush=True)
