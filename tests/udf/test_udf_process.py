@@ -76,6 +76,19 @@ def test_enlarge_pipes_keeps_what_is_no_pipe(tmp_path: Path) -> None:
             os.close(write_end)
 
 
+def test_enlarge_pipes_without_pipe_size_control(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a system whose fcntl has no F_SETPIPE_SZ (not Linux): nothing changes, nothing raises
+    monkeypatch.delattr(fcntl, "F_SETPIPE_SZ")
+    read_end, write_end = os.pipe()
+    try:
+        before = fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ)
+        assert serve.enlarge_pipes(read_end, size=before * 2) == {}
+        assert fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ) == before
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
 def test_mirror_returns_every_point_unchanged(procs: list[UdfProcess]) -> None:
     udf = spawn(procs, udf_command("errloop_mirror"))
     udf.send(init())

@@ -76,8 +76,13 @@ def enlarge_pipes(*fds: int, size: int = PIPE_BYTES) -> dict[int, int]:
     ~9 -> ~5.5 us; 1 MiB was no faster, and a keepalive request waits behind whatever the
     input pipe holds: 256 KiB is ~5 ms of classify's work). Memory stays bounded: the kernel
     holds at most ``size`` per pipe. The size is capped by ``/proc/sys/fs/pipe-max-size``; a
-    refusal (a user over their pipe quota, an fd that is no pipe) keeps the pipe as it was.
+    refusal (a user over their pipe quota, an fd that is no pipe) keeps the pipe as it was;
+    so does a system without ``F_SETPIPE_SZ`` (not Linux).
     """
+    get_size = getattr(fcntl, "F_GETPIPE_SZ", None)
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if get_size is None or set_size is None:  # not Linux: pipes keep their size
+        return {}
     try:
         with open("/proc/sys/fs/pipe-max-size") as f:
             size = min(size, int(f.read()))
@@ -86,9 +91,9 @@ def enlarge_pipes(*fds: int, size: int = PIPE_BYTES) -> dict[int, int]:
     sizes: dict[int, int] = {}
     for fd in fds:
         try:
-            if fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < size:
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
-            sizes[fd] = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+            if fcntl.fcntl(fd, get_size) < size:
+                fcntl.fcntl(fd, set_size, size)
+            sizes[fd] = fcntl.fcntl(fd, get_size)
         except OSError:
             continue  # not a pipe, or no more pipe memory for this user: keep it as it is
     return sizes
