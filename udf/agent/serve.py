@@ -72,8 +72,8 @@ def enlarge_pipes(*fds: int, size: int = PIPE_BYTES) -> dict[int, int]:
     4 KiB at a time; with the kernel's default 64 KiB pipes either side blocks often (a
     point of errloop_events is ~1.3 KB), and each block and wake-up costs both processes
     CPU. 256 KiB lets a run of ~200 points pass without one (measured inside Kapacitor,
-    benchmarks/udf_kapacitor.py: the classify UDF's CPU per point ~28 -> ~22 us, mirror's
-    ~9 -> ~5.5 us; 1 MiB was no faster, and a keepalive request waits behind whatever the
+    benchmarks/udf_kapacitor.py: the classify UDF's CPU per point ~30 -> ~25 us, mirror's
+    ~10 -> ~6 us; 1 MiB was no faster, and a keepalive request waits behind whatever the
     input pipe holds: 256 KiB is ~5 ms of classify's work). Memory stays bounded: the kernel
     holds at most ``size`` per pipe. The size is capped by ``/proc/sys/fs/pipe-max-size``; a
     refusal (a user over their pipe quota, an fd that is no pipe) keeps the pipe as it was;
